@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what speakface needs to build, run and test on Debian 12 / Ubuntu: system packages
+# (GStreamer with its plugins, ALSA headers, ffmpeg for tests) and checks for a Rust toolchain.
+# Safe to run again: it only asks apt for what is missing.
+set -euo pipefail
+
+packages=(
+  # build
+  pkg-config libasound2-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  libgstrtspserver-1.0-dev
+  # run: x264enc (ugly), avenc_aac (libav), mp4mux (good), h264parse (bad)
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools alsa-utils
+  # tests
+  ffmpeg
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found; install Rust (rustup, or Debian's cargo) — rust-version is in Cargo.toml" >&2
+  exit 1
+fi
+echo "setup: system packages present, $(cargo --version)"

@@ -1,0 +1,30 @@
+//! The crate's error type: one enum at module edges, each variant rendering as one line that names
+//! the file or value at fault and, where there is one, the fix.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("config {path}: {message}")]
+    Config { path: PathBuf, message: String },
+    #[error("portrait {path}: {message}")]
+    Image { path: PathBuf, message: String },
+    #[error("portrait {path}: no face found ({message}); supply landmarks with --landmarks FILE")]
+    NoFace { path: PathBuf, message: String },
+    #[error("landmarks {path}: {message}")]
+    Landmarks { path: PathBuf, message: String },
+    #[error("speech {path}: {message}")]
+    Audio { path: PathBuf, message: String },
+    #[error("motion track {path}: {message}")]
+    MotionTrack { path: PathBuf, message: String },
+    #[error("model {name}: {message}")]
+    Model { name: String, message: String },
+    #[error("output {path}: {message}")]
+    Output { path: PathBuf, message: String },
+    #[error("GStreamer: {0}")]
+    Gst(String),
+    #[error("{0}")]
+    Other(String),
+}

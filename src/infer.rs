@@ -1,0 +1,163 @@
+//! One small interface over the inference engine: load a model by its manifest name, verify its
+//! sha256 against `models/manifest.toml`, run it. Nothing else in the tree knows it is ONNX or tract.
+//! Not for: model-specific pre/post-processing (that lives with the stage that uses the model).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tract_onnx::prelude::*;
+
+use crate::{Error, Result};
+
+/// One `[[model]]` entry of `models/manifest.toml` (only the keys this code relies on; the
+/// manifest carries more for people: licence, provenance, verification figures).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ManifestEntry {
+    pub name: String,
+    pub file: String,
+    pub sha256: String,
+    #[serde(default)]
+    pub inputs: Vec<TensorSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TensorSpec {
+    pub name: String,
+    pub shape: Vec<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Manifest {
+    #[serde(default)]
+    model: Vec<ManifestEntry>,
+}
+
+/// Where the models live: `$SPEAKFACE_MODELS`, else `<prefix>/share/speakface/models` next to an
+/// installed binary, else the source tree's `models/` (development and tests).
+pub fn default_models_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SPEAKFACE_MODELS") {
+        return PathBuf::from(dir);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(prefix) = exe.parent().and_then(Path::parent) {
+            let installed = prefix.join("share/speakface/models");
+            if installed.join("manifest.toml").is_file() {
+                return installed;
+            }
+        }
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models")
+}
+
+fn model_err(name: &str, message: impl Into<String>) -> Error {
+    Error::Model { name: name.to_string(), message: message.into() }
+}
+
+/// Reads the manifest entry for `name` from `dir/manifest.toml`.
+pub fn manifest_entry(dir: &Path, name: &str) -> Result<ManifestEntry> {
+    let path = dir.join("manifest.toml");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| model_err(name, format!("cannot read manifest {}: {e}", path.display())))?;
+    let manifest: Manifest = toml::from_str(&text)
+        .map_err(|e| model_err(name, format!("manifest {} is invalid: {}", path.display(), one_line(&e.to_string()))))?;
+    manifest
+        .model
+        .into_iter()
+        .find(|m| m.name == name)
+        .ok_or_else(|| model_err(name, format!("not listed in {}", path.display())))
+}
+
+pub(crate) fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// A verified, optimized, ready-to-run model.
+pub struct Model {
+    name: String,
+    plan: std::sync::Arc<TypedRunnableModel>,
+    input_shapes: Vec<Vec<usize>>,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model").field("name", &self.name).field("inputs", &self.input_shapes).finish()
+    }
+}
+
+impl Model {
+    /// Loads model `name` from `dir`, refusing a file whose sha256 differs from the manifest's.
+    pub fn load(dir: &Path, name: &str) -> Result<Model> {
+        let entry = manifest_entry(dir, name)?;
+        let path = dir.join(&entry.file);
+        let bytes = std::fs::read(&path)
+            .map_err(|e| model_err(name, format!("cannot read {}: {e}", path.display())))?;
+        let actual = sha256_hex(&bytes);
+        if !actual.eq_ignore_ascii_case(&entry.sha256) {
+            return Err(model_err(
+                name,
+                format!(
+                    "{} has sha256 {actual}, the manifest expects {}: the file is damaged or was replaced; reinstall the models",
+                    path.display(),
+                    entry.sha256
+                ),
+            ));
+        }
+        let mut model = tract_onnx::onnx()
+            .model_for_read(&mut bytes.as_slice())
+            .map_err(|e| model_err(name, format!("{} is not a loadable ONNX model: {}", path.display(), one_line(&e.to_string()))))?;
+        for (i, input) in entry.inputs.iter().enumerate() {
+            model = model
+                .with_input_fact(i, f32::fact(input.shape.clone()).into())
+                .map_err(|e| model_err(name, format!("input {}: {}", input.name, one_line(&e.to_string()))))?;
+        }
+        let plan = model
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| model_err(name, format!("cannot prepare {}: {}", path.display(), one_line(&e.to_string()))))?;
+        Ok(Model {
+            name: name.to_string(),
+            plan,
+            input_shapes: entry.inputs.iter().map(|i| i.shape.clone()).collect(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn input_shape(&self, i: usize) -> Option<&[usize]> {
+        self.input_shapes.get(i).map(Vec::as_slice)
+    }
+
+    /// Runs the model on f32 inputs (one slice per input, in manifest order, each exactly the
+    /// manifest's shape) and returns every output flattened.
+    pub fn run(&self, inputs: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
+        let mut tensors = TVec::new();
+        for (i, data) in inputs.iter().enumerate() {
+            let shape = self
+                .input_shapes
+                .get(i)
+                .ok_or_else(|| model_err(&self.name, format!("has no input #{i}")))?;
+            let t = Tensor::from_shape(shape, data)
+                .map_err(|e| model_err(&self.name, format!("input #{i}: {}", one_line(&e.to_string()))))?;
+            tensors.push(t.into_tvalue());
+        }
+        let outputs = self
+            .plan
+            .run(tensors)
+            .map_err(|e| model_err(&self.name, format!("inference failed: {}", one_line(&e.to_string()))))?;
+        outputs
+            .iter()
+            .map(|o| {
+                o.try_as_plain_ram()
+                    .and_then(|v| v.as_slice::<f32>().map(<[f32]>::to_vec))
+                    .map_err(|e| model_err(&self.name, format!("output is not f32: {e}")))
+            })
+            .collect()
+    }
+}

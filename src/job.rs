@@ -1,0 +1,147 @@
+//! The offline job behind `speakface render`: portrait + speech file → MP4, through the same
+//! stages the live daemon will use (face → rig; audio → features → motion; render → output).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::face::FaceAnalysis;
+use crate::motion::MotionTrack;
+use crate::output::{Mp4Settings, Mp4Writer};
+use crate::preview::ContactSheet;
+use crate::render::Renderer;
+use crate::rig::Rig;
+use crate::{audio, face, infer, motion, Error, Result};
+
+/// Where the bundled demo data lives: `$SPEAKFACE_ASSETS`, the installed share folder, or the
+/// source tree's `assets/`.
+pub fn assets_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("SPEAKFACE_ASSETS") {
+        return PathBuf::from(d);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(prefix) = exe.parent().and_then(Path::parent) {
+            let installed = prefix.join("share/speakface/assets");
+            if installed.is_dir() {
+                return installed;
+            }
+        }
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets")
+}
+
+pub fn default_portrait() -> PathBuf {
+    assets_dir().join("portraits/default.jpg")
+}
+
+pub fn default_speech() -> PathBuf {
+    assets_dir().join("speech/demo.wav")
+}
+
+#[derive(Debug, Clone)]
+pub struct RenderJob {
+    pub portrait: PathBuf,
+    pub audio: PathBuf,
+    pub out: PathBuf,
+    pub config: Config,
+    pub motion_track: Option<PathBuf>,
+    pub preview: Option<PathBuf>,
+    /// Show a progress bar (only drawn when stderr is a terminal).
+    pub progress: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RenderReport {
+    pub frames: usize,
+    pub duration_s: f64,
+    pub elapsed_s: f64,
+    pub analysis: FaceAnalysis,
+}
+
+/// Portrait analysis as configured: a landmarks file, or the models with the on-disk cache.
+pub fn analyze_portrait(cfg: &Config, portrait: &Path) -> Result<(image::RgbImage, FaceAnalysis)> {
+    let (img, bytes) = face::load_portrait(portrait)?;
+    let analysis = match &cfg.portrait.landmarks {
+        Some(file) => face::load_landmarks(file, &img)?,
+        None => {
+            let models = cfg.models.dir.clone().unwrap_or_else(infer::default_models_dir);
+            let cache = if cfg.cache.enabled { cfg.cache.dir.clone().or_else(face::default_cache_dir) } else { None };
+            face::analyze_cached(&models, cache.as_deref(), &img, &bytes, portrait)?
+        }
+    };
+    Ok((img, analysis))
+}
+
+/// Fails early, before any work, when the output cannot be written where asked.
+fn check_output_path(out: &Path) -> Result<()> {
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::Output { path: out.to_path_buf(), message: format!("folder {} does not exist", parent.display()) });
+    }
+    if out.is_dir() {
+        return Err(Error::Output { path: out.to_path_buf(), message: "is a folder; give a file name ending in .mp4".into() });
+    }
+    Ok(())
+}
+
+pub fn render(job: &RenderJob) -> Result<RenderReport> {
+    let started = Instant::now();
+    check_output_path(&job.out)?;
+    let cfg = &job.config;
+    let speech = audio::read_wav(&job.audio)?;
+    let track = job.motion_track.as_deref().map(MotionTrack::load).transpose()?;
+    let (img, analysis) = analyze_portrait(cfg, &job.portrait)?;
+
+    let fps = cfg.video.fps;
+    let features = audio::frame_features(&speech.mono16k, fps as f32);
+    let mut frames = motion::generate(&features, &cfg.motion_settings());
+    if let Some(t) = &track {
+        t.apply(&mut frames);
+    }
+    let rig = Rig::build(&img, &analysis, cfg.video.width, cfg.video.height, cfg.motion.head_distance);
+    let mut renderer = Renderer::new(&rig);
+
+    let mut settings = Mp4Settings::new(cfg.video.width, cfg.video.height, fps);
+    settings.video_bitrate_kbps = cfg.video.bitrate_kbps;
+    let mut writer = Mp4Writer::create(&job.out, &settings, speech.original_rate, speech.original_channels)?;
+    writer.write_audio(&speech.original)?;
+    let mut sheet = job.preview.as_ref().map(|_| {
+        ContactSheet::new(frames.len(), fps as f32, 12, cfg.video.width, cfg.video.height, 256, 4)
+    });
+    let bar = if job.progress && std::io::stderr().is_terminal() {
+        let b = indicatif::ProgressBar::new(frames.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} rendering [{bar:40}] {pos}/{len} frames, {per_sec}, eta {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    for (n, m) in frames.iter().enumerate() {
+        let rgb = renderer.render(&rig, m);
+        if let Some(s) = sheet.as_mut() {
+            if s.wants(n) {
+                s.add(n, rgb);
+            }
+        }
+        writer.write_frame(rgb)?;
+        bar.inc(1);
+    }
+    writer.finish()?;
+    bar.finish_and_clear();
+    if let (Some(s), Some(path)) = (sheet, &job.preview) {
+        s.save(path)?;
+    }
+    Ok(RenderReport {
+        frames: frames.len(),
+        duration_s: speech.duration_s(),
+        elapsed_s: started.elapsed().as_secs_f64(),
+        analysis,
+    })
+}

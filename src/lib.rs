@@ -1,0 +1,19 @@
+//! speakface: one still portrait + speech → a talking-head video.
+//!
+//! Data flows one way: audio frames → feature frames → motion frames → video frames → sinks.
+//! See `docs/ARCHITECTURE.md` for the stages and where each lives.
+
+pub mod audio;
+pub mod config;
+pub mod error;
+pub mod face;
+pub mod infer;
+pub mod job;
+pub mod motion;
+pub mod motion_params;
+pub mod output;
+pub mod preview;
+pub mod render;
+pub mod rig;
+
+pub use error::{Error, Result};

@@ -1,0 +1,204 @@
+//! The `speakface` command: `render` (portrait + speech → MP4), `analyze` (portrait → landmarks
+//! file), `check-config`, `models`. Every failure is one line on stderr and a non-zero exit.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use speakface::config::{Config, EmotionSpec, GazeSpec};
+use speakface::job::{self, RenderJob};
+use speakface::{infer, Error, Result};
+
+#[derive(Parser)]
+#[command(name = "speakface", version, about = "One still portrait + speech → a talking-head video, offline")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Render a talking-head MP4 from a portrait and a speech WAV (defaults: the bundled demo).
+    Render(RenderArgs),
+    /// Find the face in a portrait and write its landmarks as JSON (editable; usable with --landmarks).
+    Analyze {
+        #[arg(long)]
+        portrait: PathBuf,
+        /// Where to write the landmarks (default: print to stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Validate a config file without starting anything.
+    CheckConfig { file: PathBuf },
+    /// Verify every model in the manifest (sha256, loads, runs).
+    Models {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct RenderArgs {
+    /// Portrait image, JPEG or PNG, any size.
+    #[arg(long)]
+    portrait: Option<PathBuf>,
+    /// Speech, WAV at any common rate and channel count.
+    #[arg(long)]
+    audio: Option<PathBuf>,
+    /// Output MP4 (H.264 + AAC).
+    #[arg(long, default_value = "speakface-demo.mp4")]
+    out: PathBuf,
+    /// TOML config (see README for every key).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Landmarks file to use instead of the face models (from `speakface analyze`).
+    #[arg(long)]
+    landmarks: Option<PathBuf>,
+    /// CSV or JSON of named motion parameters per frame, overriding the computed ones.
+    #[arg(long)]
+    motion_track: Option<PathBuf>,
+    /// Also write a PNG contact sheet of frames across the clip.
+    #[arg(long)]
+    preview: Option<PathBuf>,
+    /// neutral, happy, sad, angry, surprised, optionally with a strength: happy:0.6
+    #[arg(long)]
+    emotion: Option<String>,
+    /// camera, free, or fixed angles YAW,PITCH in degrees.
+    #[arg(long, allow_hyphen_values = true)]
+    gaze: Option<String>,
+    #[arg(long)]
+    head_distance: Option<f32>,
+    /// Scales head motion, gaze and expressiveness (0 = still head).
+    #[arg(long)]
+    intensity: Option<f32>,
+    #[arg(long)]
+    seed: Option<u64>,
+    #[arg(long)]
+    width: Option<u32>,
+    #[arg(long)]
+    height: Option<u32>,
+    #[arg(long)]
+    fps: Option<u32>,
+    /// No progress bar and no summary line.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn load_config(path: Option<&PathBuf>) -> Result<Config> {
+    match path {
+        Some(p) => Config::load(p),
+        None => Ok(Config::default()),
+    }
+}
+
+fn render(a: RenderArgs) -> Result<()> {
+    let mut cfg = load_config(a.config.as_ref())?;
+    if let Some(l) = a.landmarks {
+        cfg.portrait.landmarks = Some(l);
+    }
+    if let Some(e) = a.emotion {
+        cfg.motion.emotion = match e.split_once(':') {
+            Some((name, s)) => {
+                let v: f32 = s.parse().map_err(|_| Error::Other(format!("--emotion {e}: strength \"{s}\" is not a number")))?;
+                EmotionSpec::Blend([(name.to_string(), v)].into_iter().collect())
+            }
+            None => EmotionSpec::Name(e),
+        };
+    }
+    if let Some(g) = a.gaze {
+        cfg.motion.gaze = match g.split_once(',') {
+            Some((y, p)) => {
+                let parse = |s: &str| s.trim().parse::<f32>().map_err(|_| Error::Other(format!("--gaze {g}: \"{s}\" is not a number of degrees")));
+                GazeSpec::Angles { yaw: parse(y)?, pitch: parse(p)? }
+            }
+            None => GazeSpec::Mode(g),
+        };
+    }
+    if let Some(v) = a.head_distance {
+        cfg.motion.head_distance = v;
+    }
+    if let Some(v) = a.intensity {
+        cfg.motion.motion_intensity = v;
+    }
+    if let Some(v) = a.seed {
+        cfg.motion.seed = v;
+    }
+    if let Some(v) = a.width {
+        cfg.video.width = v;
+    }
+    if let Some(v) = a.height {
+        cfg.video.height = v;
+    }
+    if let Some(v) = a.fps {
+        cfg.video.fps = v;
+    }
+    cfg.validate(a.config.as_deref().unwrap_or(std::path::Path::new("command line")))?;
+    let portrait = a.portrait.or_else(|| cfg.portrait.image.clone()).unwrap_or_else(job::default_portrait);
+    let audio = a.audio.unwrap_or_else(job::default_speech);
+    let job = RenderJob {
+        portrait,
+        audio,
+        out: a.out,
+        config: cfg,
+        motion_track: a.motion_track,
+        preview: a.preview.clone(),
+        progress: !a.quiet,
+    };
+    let report = job::render(&job)?;
+    if !a.quiet {
+        eprintln!(
+            "wrote {}: {} frames, {:.2} s of speech, rendered in {:.1} s ({:.1}× real time){}",
+            job.out.display(),
+            report.frames,
+            report.duration_s,
+            report.elapsed_s,
+            report.duration_s / report.elapsed_s.max(1e-9),
+            a.preview.map(|p| format!("; preview {}", p.display())).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Render(a) => render(a),
+        Command::Analyze { portrait, out, config } => {
+            let cfg = load_config(config.as_ref())?;
+            let (_, analysis) = job::analyze_portrait(&cfg, &portrait)?;
+            let json = serde_json::to_string_pretty(&analysis).map_err(|e| Error::Other(e.to_string()))?;
+            match out {
+                Some(p) => std::fs::write(&p, json)
+                    .map_err(|e| Error::Output { path: p.clone(), message: format!("cannot write: {e}") })?,
+                None => println!("{json}"),
+            }
+            Ok(())
+        }
+        Command::CheckConfig { file } => {
+            Config::load(&file)?;
+            println!("{}: ok", file.display());
+            Ok(())
+        }
+        Command::Models { dir } => {
+            let dir = dir.unwrap_or_else(infer::default_models_dir);
+            for name in ["face_detection", "face_landmark", "iris_landmark"] {
+                let m = infer::Model::load(&dir, name)?;
+                println!("{name}: ok (sha256 verified, inputs {:?})", m.input_shape(0).unwrap_or(&[]));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("speakface: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

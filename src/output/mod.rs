@@ -1,0 +1,11 @@
+//! Video out through GStreamer. For now: the MP4 file writer (H.264 + AAC) used by
+//! `speakface render`, and an MP4 reader (decode to RGB frames) used by tests and `verify`.
+
+mod decode;
+mod mp4;
+
+pub use decode::{decode_video, DecodedVideo};
+pub use mp4::{Mp4Settings, Mp4Writer};
+
+#[cfg(test)]
+mod tests;

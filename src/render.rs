@@ -1,0 +1,320 @@
+//! Rig + motion → RGB frame. Backward mesh warp (each destination pixel of a triangle samples the
+//! portrait bilinearly at its affine pre-image), drawn far to near; the mouth opening and the eye
+//! openings have shaders of their own: the mouth shows the portrait's own lips and teeth where it
+//! had them and a synthesized cavity, teeth and tongue where the jaw opens further; the eyes keep
+//! their whites and move the iris for gaze, clipped by the lids (which close for blinks).
+//! Not for: deciding motion or encoding. No allocation per frame once the renderer is built.
+
+use crate::face::idx;
+use crate::motion_params::{MotionFrame, Param};
+use crate::rig::{inside_polygon, EyeRegion, Rig};
+
+pub struct Renderer {
+    scratch: Vec<[f32; 3]>,
+    dest: Vec<[f32; 2]>,
+    depth: Vec<f32>,
+    order: Vec<(f32, u32)>,
+    frame: Vec<u8>,
+    eye_poly: Vec<[f32; 2]>,
+}
+
+#[inline]
+fn sample(img: &[u8], w: usize, h: usize, x: f32, y: f32) -> [f32; 3] {
+    let xf = (x - 0.5).clamp(0.0, (w - 1) as f32);
+    let yf = (y - 0.5).clamp(0.0, (h - 1) as f32);
+    let x0 = xf as usize;
+    let y0 = yf as usize;
+    let x1 = (x0 + 1).min(w - 1);
+    let y1 = (y0 + 1).min(h - 1);
+    let fx = xf - x0 as f32;
+    let fy = yf - y0 as f32;
+    let i00 = (y0 * w + x0) * 3;
+    let i10 = (y0 * w + x1) * 3;
+    let i01 = (y1 * w + x0) * 3;
+    let i11 = (y1 * w + x1) * 3;
+    let mut out = [0.0; 3];
+    for c in 0..3 {
+        let top = img[i00 + c] as f32 + (img[i10 + c] as f32 - img[i00 + c] as f32) * fx;
+        let bot = img[i01 + c] as f32 + (img[i11 + c] as f32 - img[i01 + c] as f32) * fx;
+        out[c] = top + (bot - top) * fy;
+    }
+    out
+}
+
+#[inline]
+fn put(frame: &mut [u8], w: usize, x: usize, y: usize, c: [f32; 3]) {
+    let i = (y * w + x) * 3;
+    frame[i] = c[0].clamp(0.0, 255.0) as u8;
+    frame[i + 1] = c[1].clamp(0.0, 255.0) as u8;
+    frame[i + 2] = c[2].clamp(0.0, 255.0) as u8;
+}
+
+fn mix(a: [f32; 3], b: [f32; 3], t: f32) -> [f32; 3] {
+    [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t]
+}
+
+fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
+    let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
+    t * t * (3.0 - 2.0 * t)
+}
+
+/// Calls `f(x, y, l1, l2)` for every pixel centre inside triangle (a, b, c), with (l1, l2) the
+/// barycentric weights of b and c. Pixel centres on an edge belong to both sides: no gaps.
+#[inline]
+fn raster(w: usize, h: usize, a: [f32; 2], b: [f32; 2], c: [f32; 2], mut f: impl FnMut(usize, usize, f32, f32)) {
+    let area = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]);
+    if area.abs() < 1e-6 {
+        return;
+    }
+    let inv = 1.0 / area;
+    let x0 = a[0].min(b[0]).min(c[0]).floor().max(0.0) as usize;
+    let y0 = a[1].min(b[1]).min(c[1]).floor().max(0.0) as usize;
+    let x1 = (a[0].max(b[0]).max(c[0]).ceil() as isize).min(w as isize - 1);
+    let y1 = (a[1].max(b[1]).max(c[1]).ceil() as isize).min(h as isize - 1);
+    if x1 < 0 || y1 < 0 {
+        return;
+    }
+    let (x1, y1) = (x1 as usize, y1 as usize);
+    // l1 = ((p - a) × (c - a)) / area, l2 = ((b - a) × (p - a)) / area: affine in p.
+    let d1x = (c[1] - a[1]) * inv;
+    let d1y = -(c[0] - a[0]) * inv;
+    let d2x = -(b[1] - a[1]) * inv;
+    let d2y = (b[0] - a[0]) * inv;
+    const EPS: f32 = -1e-5;
+    for y in y0..=y1 {
+        let py = y as f32 + 0.5 - a[1];
+        let px0 = x0 as f32 + 0.5 - a[0];
+        let mut l1 = px0 * d1x + py * d1y;
+        let mut l2 = px0 * d2x + py * d2y;
+        for x in x0..=x1 {
+            if l1 >= EPS && l2 >= EPS && l1 + l2 <= 1.0 - EPS {
+                f(x, y, l1, l2);
+            }
+            l1 += d1x;
+            l2 += d2x;
+        }
+    }
+}
+
+/// A lip line as a function of position along the mouth: `u` (0 at one corner, 1 at the other)
+/// → perpendicular offset `v` from the corner-to-corner axis.
+#[derive(Clone, Copy)]
+struct Axis {
+    a: [f32; 2],
+    dir: [f32; 2],
+    len: f32,
+    n: [f32; 2],
+}
+
+impl Axis {
+    fn new(a: [f32; 2], b: [f32; 2]) -> Axis {
+        let d = [b[0] - a[0], b[1] - a[1]];
+        let len = (d[0] * d[0] + d[1] * d[1]).sqrt().max(1e-3);
+        let dir = [d[0] / len, d[1] / len];
+        Axis { a, dir, len, n: [-dir[1], dir[0]] }
+    }
+    fn uv(&self, p: [f32; 2]) -> (f32, f32) {
+        let d = [p[0] - self.a[0], p[1] - self.a[1]];
+        ((d[0] * self.dir[0] + d[1] * self.dir[1]) / self.len, d[0] * self.n[0] + d[1] * self.n[1])
+    }
+    fn point(&self, u: f32, v: f32) -> [f32; 2] {
+        [
+            self.a[0] + self.dir[0] * u * self.len + self.n[0] * v,
+            self.a[1] + self.dir[1] * u * self.len + self.n[1] * v,
+        ]
+    }
+}
+
+/// Offset of a polyline (given as 11 (u, v) points) at u, by linear interpolation.
+fn line_at(pts: &[(f32, f32); 11], u: f32) -> f32 {
+    if u <= pts[0].0 {
+        return pts[0].1;
+    }
+    for k in 0..10 {
+        let (a, b) = (pts[k], pts[k + 1]);
+        if u <= b.0 {
+            let t = if b.0 - a.0 > 1e-6 { (u - a.0) / (b.0 - a.0) } else { 1.0 };
+            return a.1 + (b.1 - a.1) * t;
+        }
+    }
+    pts[10].1
+}
+
+impl Renderer {
+    pub fn new(rig: &Rig) -> Renderer {
+        let n = rig.rest.len();
+        Renderer {
+            scratch: Vec::with_capacity(n),
+            dest: Vec::with_capacity(n),
+            depth: Vec::with_capacity(n),
+            order: Vec::with_capacity(rig.skin.len()),
+            frame: rig.image.as_raw().clone(),
+            eye_poly: Vec::with_capacity(32),
+        }
+    }
+
+    /// Draws one frame; the returned slice is RGB24, `rig.width × rig.height`.
+    pub fn render(&mut self, rig: &Rig, m: &MotionFrame) -> &[u8] {
+        let mut m = *m;
+        m.clamp();
+        rig.deform(&m, &mut self.scratch, &mut self.dest, &mut self.depth);
+        let (w, h) = (rig.width as usize, rig.height as usize);
+        let src = rig.image.as_raw().as_slice();
+        self.frame.copy_from_slice(src);
+
+        self.draw_mouth(rig, w, h);
+        for (e, eye) in rig.eyes.iter().enumerate() {
+            self.draw_eye(rig, eye, e, &m, w, h);
+        }
+
+        self.order.clear();
+        for (i, t) in rig.skin.iter().enumerate() {
+            let d = self.depth[t[0] as usize] + self.depth[t[1] as usize] + self.depth[t[2] as usize];
+            self.order.push((d, i as u32));
+        }
+        // Far first, so a turned head's near side covers its far side.
+        self.order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+        let frame = &mut self.frame;
+        for &(_, ti) in &self.order {
+            let t = rig.skin[ti as usize];
+            let (a, b, c) = (self.dest[t[0] as usize], self.dest[t[1] as usize], self.dest[t[2] as usize]);
+            let (sa, sb, sc) = (rig.rest[t[0] as usize], rig.rest[t[1] as usize], rig.rest[t[2] as usize]);
+            let (ux, uy) = ([sb[0] - sa[0], sb[1] - sa[1]], [sc[0] - sa[0], sc[1] - sa[1]]);
+            raster(w, h, a, b, c, |x, y, l1, l2| {
+                let sx = sa[0] + ux[0] * l1 + uy[0] * l2;
+                let sy = sa[1] + ux[1] * l1 + uy[1] * l2;
+                put(frame, w, x, y, sample(src, w, h, sx, sy));
+            });
+        }
+        &self.frame
+    }
+
+    fn draw_mouth(&mut self, rig: &Rig, w: usize, h: usize) {
+        let src = rig.image.as_raw().as_slice();
+        let d = |i: usize| self.dest[i];
+        let s = |i: usize| [rig.rest[i][0], rig.rest[i][1]];
+        let ax_d = Axis::new(d(78), d(308));
+        let ax_s = Axis::new(s(78), s(308));
+        let mut up_d = [(0.0, 0.0); 11];
+        let mut lo_d = [(0.0, 0.0); 11];
+        let mut up_s = [(0.0, 0.0); 11];
+        let mut lo_s = [(0.0, 0.0); 11];
+        for k in 0..11 {
+            up_d[k] = ax_d.uv(d(idx::UPPER_LIP_INNER[k]));
+            lo_d[k] = ax_d.uv(d(idx::LOWER_LIP_INNER[k]));
+            up_s[k] = ax_s.uv(s(idx::UPPER_LIP_INNER[k]));
+            lo_s[k] = ax_s.uv(s(idx::LOWER_LIP_INNER[k]));
+        }
+        let iod = rig.iod;
+        let frame = &mut self.frame;
+        for t in &rig.mouth {
+            let (a, b, c) = (self.dest[t[0] as usize], self.dest[t[1] as usize], self.dest[t[2] as usize]);
+            raster(w, h, a, b, c, |x, y, _, _| {
+                let (u, v) = ax_d.uv([x as f32 + 0.5, y as f32 + 0.5]);
+                let (vu, vl) = (line_at(&up_d, u), line_at(&lo_d, u));
+                let (su, sl) = (line_at(&up_s, u), line_at(&lo_s, u));
+                let open = (vl - vu).max(1e-3);
+                let src_open = (sl - su).max(0.0);
+                let (d_up, d_lo) = (v - vu, vl - v);
+                let color = if d_up <= src_open / 2.0 {
+                    let p = ax_s.point(u, su + d_up);
+                    sample(src, w, h, p[0], p[1])
+                } else if d_lo <= src_open / 2.0 {
+                    let p = ax_s.point(u, sl - d_lo);
+                    sample(src, w, h, p[0], p[1])
+                } else {
+                    mouth_interior(u, d_up, d_lo, open, iod)
+                };
+                put(frame, w, x, y, color);
+            });
+        }
+    }
+
+    fn draw_eye(&mut self, rig: &Rig, eye: &EyeRegion, e: usize, m: &MotionFrame, w: usize, h: usize) {
+        let src = rig.image.as_raw().as_slice();
+        let n = eye.upper.len();
+        let (od, id) = (self.dest[eye.upper[0] as usize], self.dest[eye.upper[n - 1] as usize]);
+        let rs = |i: u32| [rig.rest[i as usize][0], rig.rest[i as usize][1]];
+        let (os, is) = (rs(eye.upper[0]), rs(eye.upper[n - 1]));
+        // Similarity from the frame to the portrait fixed by the two corners (complex ratio).
+        let ed = [id[0] - od[0], id[1] - od[1]];
+        let es = [is[0] - os[0], is[1] - os[1]];
+        let dd = (ed[0] * ed[0] + ed[1] * ed[1]).max(1e-6);
+        let r = [(es[0] * ed[0] + es[1] * ed[1]) / dd, (es[1] * ed[0] - es[0] * ed[1]) / dd];
+        let eye_w = (es[0] * es[0] + es[1] * es[1]).sqrt();
+        let (look_up, look_down, look_in, look_out) = if e == 1 {
+            (m.get(Param::EyeLookUpLeft), m.get(Param::EyeLookDownLeft), m.get(Param::EyeLookInLeft), m.get(Param::EyeLookOutLeft))
+        } else {
+            (m.get(Param::EyeLookUpRight), m.get(Param::EyeLookDownRight), m.get(Param::EyeLookInRight), m.get(Param::EyeLookOutRight))
+        };
+        let g = [(look_out - look_in) * eye.outward_x * 0.2 * eye_w, (look_down - look_up) * 0.1 * eye_w];
+        self.eye_poly.clear();
+        for &i in eye.upper.iter().chain(eye.lower.iter().rev()) {
+            self.eye_poly.push(rs(i));
+        }
+        let poly = &self.eye_poly;
+        let (ci, rad) = (eye.iris.center, eye.iris.radius.max(0.5));
+        let moved = [ci[0] + g[0], ci[1] + g[1]];
+        let frame = &mut self.frame;
+        let tris = if e == 0 { &rig.eyes_tris[..16] } else { &rig.eyes_tris[16..] };
+        for t in tris {
+            let (a, b, c) = (self.dest[t[0] as usize], self.dest[t[1] as usize], self.dest[t[2] as usize]);
+            raster(w, h, a, b, c, |x, y, _, _| {
+                let p = [x as f32 + 0.5 - od[0], y as f32 + 0.5 - od[1]];
+                let q = [os[0] + r[0] * p[0] - r[1] * p[1], os[1] + r[1] * p[0] + r[0] * p[1]];
+                let dist = |a: [f32; 2], b: [f32; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+                // Behind the iris: the eye white where the iris used to be, the portrait elsewhere.
+                let behind = if g == [0.0, 0.0] || dist(q, ci) > rad * 1.08 {
+                    sample(src, w, h, q[0], q[1])
+                } else {
+                    mix(eye.sclera_rgb.map(|v| v * 0.92), sample(src, w, h, q[0], q[1]), smoothstep(rad, rad * 1.08, dist(q, ci)))
+                };
+                let cover = (rad - dist(q, moved) + 0.5).clamp(0.0, 1.0);
+                let color = if cover > 0.0 && g != [0.0, 0.0] {
+                    let sp = [q[0] - g[0], q[1] - g[1]];
+                    let iris = if inside_polygon(sp, poly) { sample(src, w, h, sp[0], sp[1]) } else { eye.iris_rgb };
+                    mix(behind, iris, cover)
+                } else {
+                    behind
+                };
+                put(frame, w, x, y, color);
+            });
+        }
+    }
+}
+
+/// The inside of an open mouth at position `u` across it, `d_up` below the upper lip and `d_lo`
+/// above the lower lip, with the opening `open` pixels tall (all in frame pixels; `iod` sets scale).
+fn mouth_interior(u: f32, d_up: f32, d_lo: f32, open: f32, iod: f32) -> [f32; 3] {
+    let side = ((u - 0.5) * 2.0).abs().min(1.0);
+    let deep = smoothstep(0.0, 0.5, d_up.min(d_lo) / open);
+    let mut c = mix([92.0, 38.0, 40.0], [24.0, 9.0, 11.0], deep);
+    // Tongue: a soft mound rising from the lower lip, visible when the mouth is well open.
+    let tongue_h = 0.45 * open * smoothstep(0.08 * iod, 0.3 * iod, open);
+    let tongue_w = 0.36;
+    let tu = (u - 0.5) / tongue_w;
+    if tu.abs() < 1.0 && tongue_h > 0.5 {
+        let top = tongue_h * (1.0 - tu * tu).sqrt();
+        let t = smoothstep(top, top - 1.5, d_lo);
+        let shade = 0.65 + 0.35 * (1.0 - d_lo / tongue_h.max(1.0)).clamp(0.0, 1.0);
+        c = mix(c, [150.0 * shade, 64.0 * shade, 70.0 * shade], t);
+    }
+    // Upper teeth hang from the upper lip; lower teeth show only when the jaw is well open.
+    let teeth = [226.0, 220.0, 205.0];
+    let shade = 1.0 - 0.55 * side * side;
+    let up_h = (0.32 * open).min(0.11 * iod);
+    if side < 0.82 && up_h > 0.5 {
+        let a = smoothstep(up_h + 0.75, up_h - 0.75, d_up) * smoothstep(0.82, 0.7, side);
+        // Faint gaps between teeth.
+        let tooth = (u - 0.5) * 2.0 / 0.25;
+        let gap = 1.0 - 0.18 * (1.0 - ((tooth.fract().abs() - 0.5).abs() * 8.0).min(1.0));
+        let depth = 0.82 + 0.18 * (1.0 - d_up / up_h.max(1.0)).clamp(0.0, 1.0);
+        c = mix(c, teeth.map(|v| v * shade * gap * depth), a);
+    }
+    let lo_h = (0.2 * open).min(0.07 * iod) * smoothstep(0.15 * iod, 0.35 * iod, open);
+    if side < 0.66 && lo_h > 0.5 {
+        let a = smoothstep(lo_h + 0.75, lo_h - 0.75, d_lo) * smoothstep(0.66, 0.55, side);
+        c = mix(c, teeth.map(|v| v * shade * 0.85), a);
+    }
+    c
+}

@@ -1,0 +1,114 @@
+//! The rig and renderer on a real portrait analysed by the real models: the neutral pose is the
+//! portrait, each control moves the part of the face it names, and the head turns without tearing.
+
+mod common;
+use common::*;
+
+use speakface::config::Config;
+use speakface::face::idx;
+use speakface::motion_params::{MotionFrame, Param};
+use speakface::render::Renderer;
+use speakface::rig::Rig;
+
+fn rig() -> Rig {
+    let dir = tmpdir("rig");
+    std::env::set_var("SPEAKFACE_CACHE", dir.join("cache"));
+    let (img, analysis) = speakface::job::analyze_portrait(&Config::default(), &asset("portraits/default.jpg")).unwrap();
+    Rig::build(&img, &analysis, 512, 512, 1.0)
+}
+
+fn region(rig: &Rig, ids: &[usize], pad: f32) -> [u32; 4] {
+    bbox(ids.iter().map(|&i| [rig.rest[i][0], rig.rest[i][1]]), pad, rig.width, rig.height)
+}
+
+fn with(p: Param, v: f32) -> MotionFrame {
+    let mut m = MotionFrame::default();
+    m.set(p, v);
+    m
+}
+
+#[test]
+fn the_neutral_pose_reproduces_the_portrait() {
+    let rig = rig();
+    let mut r = Renderer::new(&rig);
+    let frame = r.render(&rig, &MotionFrame::default()).to_vec();
+    let p = psnr(&frame, rig.image.as_raw());
+    assert!(p > 45.0, "neutral frame PSNR {p:.1} dB");
+}
+
+#[test]
+fn each_control_moves_the_part_it_names() {
+    let rig = rig();
+    let mut r = Renderer::new(&rig);
+    let neutral = r.render(&rig, &MotionFrame::default()).to_vec();
+    let mouth: Vec<usize> = idx::UPPER_LIP_OUTER.iter().chain(idx::LOWER_LIP_OUTER.iter()).copied().collect();
+    let mouth_r = region(&rig, &mouth, 10.0);
+    let left_eye: Vec<usize> = idx::LEFT_EYE_UPPER.iter().chain(idx::LEFT_EYE_LOWER.iter()).copied().collect();
+    let right_eye: Vec<usize> = idx::RIGHT_EYE_UPPER.iter().chain(idx::RIGHT_EYE_LOWER.iter()).copied().collect();
+    let (le, re) = (region(&rig, &left_eye, 4.0), region(&rig, &right_eye, 4.0));
+    let brows = region(&rig, &[idx::LEFT_BROW.as_slice(), idx::RIGHT_BROW.as_slice()].concat(), 8.0);
+
+    let d = |m: MotionFrame, r_: [u32; 4], r: &mut Renderer| region_diff(&neutral, r.render(&rig, &m), 512, r_);
+    let jaw = d(with(Param::JawOpen, 1.0), mouth_r, &mut r);
+    assert!(jaw > 15.0, "jawOpen moves the mouth by only {jaw:.1}");
+    let jaw_eyes = d(with(Param::JawOpen, 1.0), le, &mut r);
+    assert!(jaw_eyes < 0.5, "jawOpen moved the eyes ({jaw_eyes:.2})");
+    let smile = d(with(Param::MouthSmileLeft, 1.0), mouth_r, &mut r);
+    assert!(smile > 2.0, "smile: {smile:.2}");
+    let blink_l = d(with(Param::EyeBlinkLeft, 1.0), le, &mut r);
+    let blink_l_other = d(with(Param::EyeBlinkLeft, 1.0), re, &mut r);
+    assert!(blink_l > 8.0, "eyeBlinkLeft changes the left eye by only {blink_l:.1}");
+    assert!(blink_l_other < 0.5, "eyeBlinkLeft moved the right eye ({blink_l_other:.2})");
+    // The subject's left eye is on the image's right.
+    assert!(le[0] > re[0]);
+    let brow = d(with(Param::BrowInnerUp, 1.0), brows, &mut r);
+    assert!(brow > 1.0, "browInnerUp: {brow:.2}");
+    let mut look = MotionFrame::default();
+    look.set(Param::EyeLookOutLeft, 1.0);
+    look.set(Param::EyeLookInRight, 1.0);
+    let gaze = d(look, le, &mut r);
+    assert!(gaze > 2.0, "gaze does not move the iris: {gaze:.2}");
+}
+
+#[test]
+fn a_head_turn_moves_the_nose_more_than_the_face_outline_and_leaves_the_border() {
+    let rig = rig();
+    let mut scratch = Vec::new();
+    let (mut out, mut depth) = (Vec::new(), Vec::new());
+    rig.deform(&with(Param::HeadYaw, 15.0), &mut scratch, &mut out, &mut depth);
+    let dx = |i: usize| out[i][0] - rig.rest[i][0];
+    assert!(dx(idx::NOSE_TIP) > 5.0, "yaw +15° moves the nose by {:.1} px", dx(idx::NOSE_TIP));
+    assert!(dx(idx::NOSE_TIP) > 1.5 * dx(234).abs(), "nose {:.1} vs cheek outline {:.1}: a flat sticker, not a 3D turn", dx(idx::NOSE_TIP), dx(234));
+    let last = rig.rest.len() - 1;
+    assert_eq!(out[last], [rig.rest[last][0], rig.rest[last][1]], "the frame corner moved");
+    // No triangle of the skin mesh may turn inside out at a moderate pose (that would tear).
+    rig.deform(&{
+        let mut m = with(Param::HeadYaw, 12.0);
+        m.set(Param::HeadPitch, 8.0);
+        m.set(Param::JawOpen, 1.0);
+        m
+    }, &mut scratch, &mut out, &mut depth);
+    let area = |t: &[u32; 3], p: &dyn Fn(usize) -> [f32; 2]| {
+        let (a, b, c) = (p(t[0] as usize), p(t[1] as usize), p(t[2] as usize));
+        (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+    };
+    let flipped = rig
+        .skin
+        .iter()
+        .filter(|t| {
+            let a0 = area(t, &|i| [rig.rest[i][0], rig.rest[i][1]]);
+            let a1 = area(t, &|i| out[i]);
+            a0.abs() > 1.0 && a0.signum() != a1.signum() && a1.abs() > 1.0
+        })
+        .count();
+    assert!(flipped <= 3, "{flipped} triangles folded over");
+}
+
+#[test]
+fn rendering_reuses_its_buffers() {
+    let rig = rig();
+    let mut r = Renderer::new(&rig);
+    let p1 = r.render(&rig, &with(Param::JawOpen, 0.5)).as_ptr();
+    let p2 = r.render(&rig, &with(Param::HeadYaw, 10.0)).as_ptr();
+    assert_eq!(p1, p2, "the frame buffer was reallocated");
+}
