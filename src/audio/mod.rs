@@ -3,6 +3,19 @@
 //! that drive the mouth until the trained audio-to-motion model lands.
 //! Not for: capture from ALSA (the live daemon's job, later) or motion decisions (see `motion`).
 
+use std::path::Path;
+
+use crate::{Error, Result};
+
+pub mod features;
+pub mod mel;
+pub mod resample;
+pub mod wav;
+
+pub use features::{frame_count, frame_features, FrameAnalyzer};
+pub use mel::LogMel;
+pub use resample::{resample, Resampler};
+
 /// The sample rate every analysis stage works at.
 pub const ANALYSIS_RATE: u32 = 16_000;
 
@@ -42,4 +55,62 @@ pub struct FrameFeatures {
     pub band_low: f32,
     pub band_mid: f32,
     pub band_high: f32,
+}
+
+/// Reads a WAV file (PCM 8/16/24/32-bit or float, any rate, any channel count) into a `Speech`.
+/// More than two channels are mixed down to mono for muxing as well.
+pub fn read_wav(path: &Path) -> Result<Speech> {
+    let w = wav::read(path)?;
+    let speech = speech_from_samples(w.samples, w.rate, w.channels);
+    if speech.mono16k.is_empty() {
+        return Err(Error::Audio { path: path.to_path_buf(), message: "no audio samples".into() });
+    }
+    Ok(speech)
+}
+
+/// Builds a `Speech` from interleaved samples.
+pub fn speech_from_samples(samples: Vec<f32>, rate: u32, channels: u16) -> Speech {
+    let ch = channels.max(1) as usize;
+    let mono: Vec<f32> = if ch == 1 {
+        samples.clone()
+    } else {
+        samples.chunks_exact(ch).map(|f| f.iter().sum::<f32>() / ch as f32).collect()
+    };
+    let mono16k = resample(&mono, rate, ANALYSIS_RATE);
+    let (original, original_channels) = if ch <= 2 { (samples, ch as u16) } else { (mono, 1) };
+    Speech { original, original_rate: rate, original_channels, mono16k }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stereo_48k_becomes_mono_16k_and_keeps_original() {
+        let n = 48000;
+        let mut s = Vec::with_capacity(2 * n);
+        for i in 0..n {
+            let v = (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 48000.0).sin() * 0.4;
+            s.push(v);
+            s.push(v);
+        }
+        let sp = speech_from_samples(s, 48000, 2);
+        assert_eq!((sp.original_rate, sp.original_channels, sp.original.len()), (48000, 2, 2 * n));
+        assert_eq!(sp.mono16k.len(), 16000);
+        assert!((sp.duration_s() - 1.0).abs() < 1e-6);
+        let peak = sp.mono16k[1000..15000].iter().fold(0f32, |a, v| a.max(v.abs()));
+        assert!((peak - 0.4).abs() < 0.01, "{peak}");
+    }
+
+    #[test]
+    fn many_channels_are_mixed_down() {
+        let sp = speech_from_samples(vec![0.3; 6 * 1600], 16000, 6);
+        assert_eq!((sp.original_channels, sp.original.len()), (1, 1600));
+    }
+
+    #[test]
+    fn missing_file_is_named() {
+        let e = read_wav(Path::new("/nonexistent/x.wav")).unwrap_err().to_string();
+        assert_eq!(e, "speech /nonexistent/x.wav: file not found");
+    }
 }
