@@ -193,7 +193,7 @@ pub fn mouth_from_features(f: &[FrameFeatures]) -> Vec<MouthShape> {
         let x = &f[lead];
         let voiced = x.voicing.clamp(0.0, 1.0) * if x.f0_hz > 0.0 { 1.0 } else { 0.3 };
         let active = if e > 0.12 { 1.0 } else { 0.0 };
-        let jaw = e.powf(0.7) * (0.3 + 0.7 * voiced) * 0.75;
+        let jaw = e.powf(0.7) * (0.3 + 0.7 * voiced) * 0.6;
         let round = ((1300.0 - x.centroid_hz) / 700.0).clamp(0.0, 1.0) * voiced * active;
         let spread = ((x.centroid_hz - 1800.0) / 1200.0).clamp(0.0, 1.0) * voiced * active;
         let hiss = (x.band_high * 1.6 - 0.6).clamp(0.0, 1.0) * (1.0 - voiced) * active;

@@ -223,7 +223,12 @@ impl Renderer {
                     let p = ax_s.point(u, sl - d_lo);
                     sample(src, w, h, p[0], p[1])
                 } else {
-                    mouth_interior(u, d_up, d_lo, open, iod)
+                    // A lip parting only a pixel or two wider than the portrait's shows mostly the
+                    // portrait's own seam (lip shadow, teeth), not a drawn black line.
+                    let inner = mouth_interior(u, d_up, d_lo, open, iod);
+                    let seam = ax_s.point(u, (su + sl) / 2.0);
+                    let reveal = smoothstep(0.0, 0.05 * iod, open - src_open);
+                    mix(sample(src, w, h, seam[0], seam[1]), inner, reveal)
                 };
                 put(frame, w, x, y, color);
             });
