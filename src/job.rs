@@ -46,6 +46,8 @@ pub struct RenderJob {
     pub out: PathBuf,
     pub config: Config,
     pub motion_track: Option<PathBuf>,
+    /// Where to write the motion actually used, as a CSV track.
+    pub motion_out: Option<PathBuf>,
     pub preview: Option<PathBuf>,
     /// Show a progress bar (only drawn when stderr is a terminal).
     pub progress: bool,
@@ -101,6 +103,9 @@ pub fn render(job: &RenderJob) -> Result<RenderReport> {
     let mut frames = motion::generate(&features, &cfg.motion_settings());
     if let Some(t) = &track {
         t.apply(&mut frames);
+    }
+    if let Some(path) = &job.motion_out {
+        motion::write_csv(path, &frames)?;
     }
     let rig = Rig::build(&img, &analysis, cfg.video.width, cfg.video.height, cfg.motion.head_distance);
     let mut renderer = Renderer::new(&rig);

@@ -60,6 +60,10 @@ struct RenderArgs {
     /// CSV or JSON of named motion parameters per frame, overriding the computed ones.
     #[arg(long)]
     motion_track: Option<PathBuf>,
+    /// Also write the motion used, every parameter per frame, as CSV (edit it and feed it back
+    /// with --motion-track).
+    #[arg(long)]
+    motion_out: Option<PathBuf>,
     /// Also write a PNG contact sheet of frames across the clip.
     #[arg(long)]
     preview: Option<PathBuf>,
@@ -144,6 +148,7 @@ fn render(a: RenderArgs) -> Result<()> {
         out: a.out,
         config: cfg,
         motion_track: a.motion_track,
+        motion_out: a.motion_out,
         preview: a.preview.clone(),
         progress: !a.quiet,
     };
@@ -197,7 +202,9 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("speakface: error: {e}");
+            // One line whatever the underlying library put in its message.
+            let msg = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+            eprintln!("speakface: error: {msg}");
             ExitCode::FAILURE
         }
     }

@@ -163,11 +163,27 @@ fn percentile(values: &mut [f32], p: f32) -> f32 {
     values[i]
 }
 
+/// The mouth parameters that speech drives (the audio mapping, later the audio-to-motion model).
+pub const SPEECH_MOUTH: [Param; 12] = [
+    Param::JawOpen,
+    Param::MouthClose,
+    Param::MouthFunnel,
+    Param::MouthPucker,
+    Param::MouthStretchLeft,
+    Param::MouthStretchRight,
+    Param::MouthPressLeft,
+    Param::MouthPressRight,
+    Param::MouthUpperUpLeft,
+    Param::MouthUpperUpRight,
+    Param::MouthLowerDownLeft,
+    Param::MouthLowerDownRight,
+];
+
 /// The speech → mouth mapping used until the trained model lands. Per frame:
 /// - level: `rms_db` between the clip's noise floor (10th percentile, at least 45 dB below the
 ///   97th-percentile peak) and its peak, mapped to 0..1; below 0.12 the frame is silent;
 /// - jaw: level^0.7, scaled by 1.0 for voiced frames and 0.3 for unvoiced ones (fricatives are
-///   made with the teeth nearly closed), at most 0.75;
+///   made with the teeth nearly closed), at most 0.6;
 /// - rounding (o, u: low spectral centroid when voiced) → funnel and pucker; spreading (i, e:
 ///   high centroid when voiced) → stretch; hissing (unvoiced, energy mostly above 3 kHz) → a
 ///   little stretch and upper-lip raise;
@@ -216,7 +232,9 @@ pub fn mouth_from_features(f: &[FrameFeatures]) -> Vec<MouthShape> {
         let mut y = 0.0;
         for s in out.iter_mut() {
             let x = get(s);
-            let k = if x > y { 0.7 } else { 0.45 };
+            // Fast attack; release slower inside speech, quicker once the sound has stopped
+            // (a mouth returns to rest in about 100 ms after the last syllable).
+            let k = if x > y { 0.7 } else if x <= 1e-4 { 0.6 } else { 0.45 };
             y += k * (x - y);
             set(s, y);
         }
@@ -518,8 +536,17 @@ impl MotionTrack {
     }
 
     /// Overrides the named parameters frame by frame (empty cells keep the computed value).
+    /// Overrides the named parameters frame by frame. A track that names any speech-driven mouth
+    /// parameter takes over the whole speech-driven mouth: the ones it does not name are zero on
+    /// its frames, so a track gives exactly the shape it asks for (emotion's smile/frown stay).
     pub fn apply(&self, frames: &mut [MotionFrame]) {
+        let owns_mouth = self.params.iter().any(|p| SPEECH_MOUTH.contains(p));
         for (m, row) in frames.iter_mut().zip(&self.rows) {
+            if owns_mouth {
+                for p in SPEECH_MOUTH {
+                    m.set(p, 0.0);
+                }
+            }
             for (p, &v) in self.params.iter().zip(row) {
                 if v.is_finite() {
                     m.set(*p, v);
@@ -528,6 +555,25 @@ impl MotionTrack {
             m.clamp();
         }
     }
+}
+
+/// Writes frames as a CSV track (`frame` then every parameter by name), the format
+/// `MotionTrack::load` reads.
+pub fn write_csv(path: &Path, frames: &[MotionFrame]) -> Result<()> {
+    let mut out = String::from("frame");
+    for name in PARAM_NAMES {
+        out.push(',');
+        out.push_str(name);
+    }
+    out.push('\n');
+    for (n, m) in frames.iter().enumerate() {
+        out.push_str(&n.to_string());
+        for v in m.values.iter() {
+            out.push_str(&format!(",{v:.4}"));
+        }
+        out.push('\n');
+    }
+    std::fs::write(path, out).map_err(|e| Error::MotionTrack { path: path.to_path_buf(), message: format!("cannot write: {e}") })
 }
 
 #[cfg(test)]

@@ -15,6 +15,9 @@ use image::RgbImage;
 use crate::face::{idx, FaceAnalysis, Iris, LANDMARK_COUNT};
 use crate::motion_params::{MotionFrame, Param};
 
+/// How far below the lips' midline (in inter-ocular distances) the skin takes the jaw's full
+/// motion: small, so that the skin just under the lower lip moves with it instead of folding.
+const RAMP: f32 = 0.35;
 /// The face mesh's triangles, derived from mediapipe's tessellation by
 /// `models/convert/face_mesh_triangles.py`; the mouth and eye openings are holes.
 const FACE_MESH: &str = include_str!("../models/data/face_mesh_triangles.txt");
@@ -525,6 +528,12 @@ fn build_bases(rest: &[[f32; 3]], fr: &FaceFrame) -> Vec<Basis> {
         mids[mids.len() - 1][1]
     };
     let inner_set: Vec<usize> = idx::UPPER_LIP_INNER.iter().chain(idx::LOWER_LIP_INNER.iter()).copied().collect();
+    // Each lip's own polygon (outer contour, then inner contour back): near the corners the
+    // midline alone misfiles lower-lip points as upper ones and the lip tears there.
+    let upper_lip: Vec<[f32; 2]> =
+        idx::UPPER_LIP_OUTER.iter().chain(idx::UPPER_LIP_INNER.iter().rev()).map(|&i| lp(i)).collect();
+    let lower_lip: Vec<[f32; 2]> =
+        idx::LOWER_LIP_OUTER.iter().chain(idx::LOWER_LIP_INNER.iter().rev()).map(|&i| lp(i)).collect();
     let mut lip_upper = vec![0.0f32; n];
     let mut lip_lower = vec![0.0f32; n];
     let mut jaw = vec![0.0f32; n];
@@ -539,6 +548,10 @@ fn build_bases(rest: &[[f32; 3]], fr: &FaceFrame) -> Vec<Basis> {
             false
         } else if idx::LOWER_LIP_INNER.contains(&i) && !idx::UPPER_LIP_INNER.contains(&i) {
             true
+        } else if inside_polygon([x, y], &lower_lip) {
+            true
+        } else if inside_polygon([x, y], &upper_lip) {
+            false
         } else {
             y > mid_line(x)
         };
@@ -549,7 +562,7 @@ fn build_bases(rest: &[[f32; 3]], fr: &FaceFrame) -> Vec<Basis> {
             jaw[i] = lip_lower[i];
         } else if y > mid_line(x.clamp(-half_w, half_w)) {
             let lateral = 1.0 - smoothstep(0.5, 1.35, x.abs());
-            jaw[i] = smoothstep(0.0, 0.35, y - mid_line(x.clamp(-half_w, half_w))) * lateral;
+            jaw[i] = smoothstep(0.0, RAMP, y - mid_line(x.clamp(-half_w, half_w))) * lateral;
         }
     }
     let gauss = |p: [f32; 2], c: [f32; 2], r: f32| {
