@@ -382,9 +382,10 @@ pub fn analyze(models: &FaceModels, img: &RgbImage, path: &Path) -> Result<FaceA
         });
     }
     let p2 = |i: usize| [landmarks[i][0], landmarks[i][1]];
-    // The iris model expects the subject's left eye as seen in the image; the right eye is flipped.
-    let right = iris_in(models, img, p2(33), p2(133), true)?;
-    let left = iris_in(models, img, p2(263), p2(362), false)?;
+    // The iris model was trained on the eye with mesh corners 33/133 (the subject's right eye,
+    // image left) as it is; the other eye is mirrored in and out (mediapipe's iris graph).
+    let right = iris_in(models, img, p2(33), p2(133), false)?;
+    let left = iris_in(models, img, p2(263), p2(362), true)?;
     Ok(FaceAnalysis {
         image_width: img.width(),
         image_height: img.height(),

@@ -183,7 +183,7 @@ pub const SPEECH_MOUTH: [Param; 12] = [
 /// - level: `rms_db` between the clip's noise floor (10th percentile, at least 45 dB below the
 ///   97th-percentile peak) and its peak, mapped to 0..1; below 0.12 the frame is silent;
 /// - jaw: level^0.7, scaled by 1.0 for voiced frames and 0.3 for unvoiced ones (fricatives are
-///   made with the teeth nearly closed), at most 0.6;
+///   made with the teeth nearly closed), at most 0.42 (conversational speech, not a shout);
 /// - rounding (o, u: low spectral centroid when voiced) → funnel and pucker; spreading (i, e:
 ///   high centroid when voiced) → stretch; hissing (unvoiced, energy mostly above 3 kHz) → a
 ///   little stretch and upper-lip raise;
@@ -209,7 +209,7 @@ pub fn mouth_from_features(f: &[FrameFeatures]) -> Vec<MouthShape> {
         let x = &f[lead];
         let voiced = x.voicing.clamp(0.0, 1.0) * if x.f0_hz > 0.0 { 1.0 } else { 0.3 };
         let active = if e > 0.12 { 1.0 } else { 0.0 };
-        let jaw = e.powf(0.7) * (0.3 + 0.7 * voiced) * 0.6;
+        let jaw = e.powf(0.7) * (0.3 + 0.7 * voiced) * 0.42;
         let round = ((1300.0 - x.centroid_hz) / 700.0).clamp(0.0, 1.0) * voiced * active;
         let spread = ((x.centroid_hz - 1800.0) / 1200.0).clamp(0.0, 1.0) * voiced * active;
         let hiss = (x.band_high * 1.6 - 0.6).clamp(0.0, 1.0) * (1.0 - voiced) * active;
@@ -217,8 +217,8 @@ pub fn mouth_from_features(f: &[FrameFeatures]) -> Vec<MouthShape> {
         raw[i] = MouthShape {
             jaw_open: jaw * active,
             close: 0.0,
-            funnel: 0.45 * round,
-            pucker: 0.3 * round,
+            funnel: 0.3 * round,
+            pucker: 0.2 * round,
             stretch: 0.35 * spread + 0.2 * hiss,
             press: 0.0,
             upper_up: 0.15 * hiss,

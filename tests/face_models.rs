@@ -1,5 +1,5 @@
 //! The face models through tract: the converted ONNX files give the numbers onnxruntime gave
-//! (models/testdata/reference_outputs.json, written by models/convert/verify.py), and the whole
+//! (models/testdata/face_landmark_reference.json, written by models/convert/verify.py), and the whole
 //! analysis (detector → landmarks → irises) lands where mediapipe's own Python pipeline puts the
 //! landmarks on the bundled portrait (tests/data/default_mediapipe.json, written by
 //! models/convert/reference_landmarks.py).
@@ -14,7 +14,7 @@ use speakface::infer::Model;
 fn tract_matches_onnxruntime_on_every_face_model() {
     let dir = root().join("models");
     let refs: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("testdata/reference_outputs.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("testdata/face_landmark_reference.json")).unwrap()).unwrap();
     for (name, order) in [
         ("face_detection", ["regressors", "classificators"]),
         ("face_landmark", ["landmarks", "face_flag"]),

@@ -250,6 +250,7 @@ def main():
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="speakface-convert-")
     wheel = args.wheel or fetch_wheel(tmp)
+    os.makedirs(args.out, exist_ok=True)
     with zipfile.ZipFile(wheel) as z:
         for name, inner, out_file, out_names in MODELS:
             buf = z.read(inner)

@@ -9,7 +9,7 @@ processing conventions applied to a real photograph.
 2. Feeds exactly those crops, and a deterministic synthetic input, to the TFLite interpreter
    (ai-edge-litert) and to onnxruntime; prints max |TFLite - ONNX| per output.
 3. Writes models/testdata/face_landmark_reference.json: per model, the synthetic input's definition
-   and onnxruntime's first 16 values, sum and max |value| of each output, so a Rust test can rebuild
+   and onnxruntime's first 16 values ("first"), sum and max |value| of each output, so a Rust test can rebuild
    the input and check tract against it.
 
     python3 models/convert/verify.py [--wheel mediapipe-0.10.14-...whl] [--image astronaut.png]
@@ -231,7 +231,7 @@ def main():
         syn = sess.run(out_names, {"input": synthetic(shape, lo, hi)})
         reference[name] = {
             "file": out_file, "input": "input", "input_shape": shape, "input_range": [lo, hi],
-            "outputs": {n: {"shape": list(o.shape), "first16": [float(v) for v in o.reshape(-1)[:16]],
+            "outputs": {n: {"shape": list(o.shape), "first": [float(v) for v in o.reshape(-1)[:16]],
                             "sum": float(o.astype(np.float64).sum()), "abs_max": float(np.abs(o).max())}
                         for n, o in zip(out_names, syn)},
         }
