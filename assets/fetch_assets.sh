@@ -14,6 +14,7 @@ pip download -q --no-deps scikit-image==0.22.0 --only-binary=:all: --python-vers
 unzip -q -o scikit_image-0.22.0-*.whl 'skimage/data/astronaut.png' 'skimage/data/coffee.png'
 convert skimage/data/astronaut.png -quality 92 "$here/portraits/default.jpg"
 convert skimage/data/coffee.png -quality 90 "$here/portraits/no_face.jpg"
+convert "$here/portraits/default.jpg" -paint 4 -modulate 100,80 -quality 90 "$here/portraits/oil_paint_filter.jpg"
 
 # Speech: Allison Smith's Asterisk prompts, 16 kHz G.722 edition.
 apt-get download asterisk-core-sounds-en-g722 >/dev/null

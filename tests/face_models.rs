@@ -72,3 +72,18 @@ fn analysis_matches_mediapipe_on_the_bundled_portrait() {
     }
     assert!(ours.score > 0.7, "detector score {}", ours.score);
 }
+
+#[test]
+fn a_painterly_portrait_is_analysed_like_the_photo_it_was_painted_from() {
+    // oil_paint_filter.jpg is default.jpg through an oil-paint filter: brush-stroke patches, no
+    // skin texture. The face must still be found, with landmarks close to the photo's.
+    let models = FaceModels::load(&root().join("models")).unwrap();
+    let (photo, _) = face::load_portrait(&asset("portraits/default.jpg")).unwrap();
+    let (paint, _) = face::load_portrait(&asset("portraits/oil_paint_filter.jpg")).unwrap();
+    let a = face::analyze(&models, &photo, &asset("portraits/default.jpg")).unwrap();
+    let b = face::analyze(&models, &paint, &asset("portraits/oil_paint_filter.jpg")).unwrap();
+    let dist = |a: [f32; 2], b: [f32; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+    let iod = dist(a.irises[0].center, a.irises[1].center);
+    let mean = a.landmarks.iter().zip(&b.landmarks).map(|(p, q)| dist([p[0], p[1]], [q[0], q[1]])).sum::<f32>() / 468.0;
+    assert!(mean < 0.1 * iod, "painted vs photo landmarks differ by {mean:.1} px on average (iod {iod:.1})");
+}
