@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Re-creates every bundled asset from the registry packages it came from, with the same
 # processing, so their provenance can be checked. Not run by CI (the assets are committed).
-# Needs: pip, apt-get download, ffmpeg, sox, imagemagick.
+# Needs: pip, apt-get download (Debian bookworm lists), python3, ffmpeg, sox, imagemagick.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 work="$(mktemp -d)"
@@ -15,19 +15,82 @@ unzip -q -o scikit_image-0.22.0-*.whl 'skimage/data/astronaut.png' 'skimage/data
 convert skimage/data/astronaut.png -quality 92 "$here/portraits/default.jpg"
 convert skimage/data/coffee.png -quality 90 "$here/portraits/no_face.jpg"
 convert "$here/portraits/default.jpg" -paint 4 -modulate 100,80 -quality 90 "$here/portraits/oil_paint_filter.jpg"
+# Head-and-shoulders close-up of the same photo (face ~38% of the height), upscaled 2x.
+convert skimage/data/astronaut.png -crop 256x320+97+0 +repage -filter Lanczos -resize 512x640 \
+    -quality 92 "$here/portraits/closeup.jpg"
+
+# Painting: Leonardo's Mona Lisa from GCompris's "paintings" jigsaw activity, reassembled from its
+# 12 pieces at the positions the activity's board file (board14_0.qml) gives them.
+apt-get download gcompris-qt-data=3.1-2 >/dev/null
+dpkg-deb -x gcompris-qt-data_3.1-2_all.deb gc
+python3 - gc/usr/share/gcompris-qt/rcc/paintings.rcc rcc <<'PY'
+# Minimal Qt resource (.rcc) extractor: header, tree of 14/22-byte nodes, names, data blobs.
+import os, struct, sys, zlib
+d = open(sys.argv[1], "rb").read(); out = sys.argv[2]
+assert d[:4] == b"qres"
+ver, tree, data, names = struct.unpack(">IIII", d[4:20])
+size = 14 if ver == 1 else 22
+def name(off):
+    n = struct.unpack(">H", d[names + off:names + off + 2])[0]
+    return d[names + off + 6:names + off + 6 + 2 * n].decode("utf-16-be")
+def walk(i, path):
+    base = tree + i * size
+    noff, flags = struct.unpack(">IH", d[base:base + 6])
+    p = os.path.join(path, name(noff) if i else "")
+    if flags & 2:
+        count, first = struct.unpack(">II", d[base + 6:base + 14])
+        for c in range(count):
+            walk(first + c, p)
+    else:
+        doff = struct.unpack(">I", d[base + 10:base + 14])[0]
+        n = struct.unpack(">I", d[data + doff:data + doff + 4])[0]
+        blob = d[data + doff + 4:data + doff + 4 + n]
+        if flags & 1:
+            blob = zlib.decompress(blob[4:])
+        os.makedirs(os.path.dirname(os.path.join(out, p)), exist_ok=True)
+        open(os.path.join(out, p), "wb").write(blob)
+walk(0, "")
+PY
+( cd rcc/gcompris/src/activities/paintings/resource && python3 - <<'PY'
+# Each piece's x, y in the board file are its centre as fractions of the 702x515 board.
+import re, subprocess
+q = open("board/board14_0.qml").read()
+args = ["convert", "-size", "702x515", "xc:none"]
+for f, x, y in re.findall(r'"pixmapfile" : "(image/MonaLisa_\w+\.webp)",\s*"x" : "([\d.]+)",\s*"y" : "([\d.]+)"', q):
+    w, h = map(int, subprocess.check_output(["identify", "-format", "%w %h", f]).split())
+    args += [f, "-geometry", "+%d+%d" % (round(float(x) * 702 - w / 2), round(float(y) * 515 - h / 2)), "-composite"]
+subprocess.check_call(args + ["-trim", "+repage", "mona_raw.png"])
+PY
+)
+# 322x500 reassembled; fill the 3 single-pixel gaps where pieces meet, crop head and shoulders.
+convert rcc/gcompris/src/activities/paintings/resource/mona_raw.png \
+    \( rcc/gcompris/src/activities/paintings/resource/mona_raw.png -roll +1+0 \) -compose DstOver -composite \
+    -alpha off -crop 264x330+28+5 +repage -filter Lanczos -resize 512x640 -quality 92 "$here/portraits/painting.jpg"
 
 # Speech: Allison Smith's Asterisk prompts, 16 kHz G.722 edition.
-apt-get download asterisk-core-sounds-en-g722 >/dev/null
-dpkg-deb -x asterisk-core-sounds-en-g722_*.deb g
+apt-get download asterisk-core-sounds-en-g722=1.6.1-1 >/dev/null
+dpkg-deb -x asterisk-core-sounds-en-g722_1.6.1-1_all.deb g
 s=g/usr/share/asterisk/sounds/en_US_f_Allison
 for n in vm-newuser auth-thankyou agent-loginok; do
     ffmpeg -loglevel error -y -f g722 -i "$s/$n.g722" -ar 16000 -ac 1 -c:a pcm_s16le "$n.wav"
 done
+# -D: no dither, so the output is byte-for-byte reproducible and padded silence is exact zeros.
 trim="silence 1 0.03 0.3% reverse silence 1 0.03 0.3% reverse"
-sox vm-newuser.wav a.wav $trim
-sox auth-thankyou.wav b.wav $trim
-sox agent-loginok.wav c.wav $trim
-sox a.wav -p pad 0.15 0.9 | sox - b.wav -b 16 "$here/speech/demo.wav" pad 0 0.3 norm -3
-sox c.wav -b 16 "$here/speech/short.wav" pad 0.1 1.2 norm -3
-sox b.wav -b 16 -r 44100 -c 2 "$here/speech/stereo44k.wav" pad 0.1 0.3 norm -3 rate -v 44100
-sha256sum "$here"/portraits/*.jpg "$here"/speech/*.wav
+sox -D vm-newuser.wav a.wav $trim
+sox -D auth-thankyou.wav b.wav $trim
+sox -D agent-loginok.wav c.wav $trim
+sox -D a.wav -p pad 0.15 0.9 | sox -D - b.wav -b 16 "$here/speech/demo.wav" pad 0 0.3 norm -3
+sox -D c.wav -b 16 "$here/speech/short.wav" pad 0.1 1.2 norm -3
+sox -D b.wav -b 16 -r 44100 -c 2 "$here/speech/stereo44k.wav" pad 0.1 0.3 norm -3 rate -v 44100
+# Compare with the checksums recorded in ASSETS.toml.
+python3 - "$here" <<'PY'
+import hashlib, sys, tomllib
+here = sys.argv[1]
+bad = 0
+for a in tomllib.load(open(f"{here}/ASSETS.toml", "rb"))["asset"]:
+    got = hashlib.sha256(open(f"{here}/{a['path']}", "rb").read()).hexdigest()
+    ok = got == a["sha256"]
+    bad += not ok
+    print(("OK      " if ok else "DIFFERS ") + a["path"] + ("" if ok else f"  {got}"))
+sys.exit(1 if bad else 0)
+PY

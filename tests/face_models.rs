@@ -87,3 +87,14 @@ fn a_painterly_portrait_is_analysed_like_the_photo_it_was_painted_from() {
     let mean = a.landmarks.iter().zip(&b.landmarks).map(|(p, q)| dist([p[0], p[1]], [q[0], q[1]])).sum::<f32>() / 468.0;
     assert!(mean < 0.1 * iod, "painted vs photo landmarks differ by {mean:.1} px on average (iod {iod:.1})");
 }
+
+#[test]
+fn the_mona_lisa_is_found_and_its_features_are_in_order() {
+    let models = FaceModels::load(&root().join("models")).unwrap();
+    let path = asset("portraits/painting.jpg");
+    let (img, _) = face::load_portrait(&path).unwrap();
+    let a = face::analyze(&models, &img, &path).unwrap();
+    let y = |i: usize| a.landmarks[i][1];
+    assert!(y(10) < y(159) && y(159) < y(1) && y(1) < y(13) && y(13) < y(152), "landmarks out of order");
+    assert!(a.irises[0].center[0] < a.irises[1].center[0] && a.irises.iter().all(|i| i.radius > 1.0));
+}
