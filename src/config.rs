@@ -132,7 +132,7 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
         let cfg: Config = toml::from_str(text).map_err(|e| {
             let place = e.span().map(|s| line_col(text, s.start));
-            let msg = crate::infer::one_line(e.message());
+            let msg = crate::error::one_line(e.message());
             Error::Config {
                 path: path.to_path_buf(),
                 message: match place {

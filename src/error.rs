@@ -28,3 +28,8 @@ pub enum Error {
     #[error("{0}")]
     Other(String),
 }
+
+/// Collapses any message (a library's multi-line error, say) to one line.
+pub fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}

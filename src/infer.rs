@@ -8,6 +8,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 
+use crate::error::one_line;
 use crate::{Error, Result};
 
 /// One `[[model]]` entry of `models/manifest.toml` (only the keys this code relies on; the
@@ -66,10 +67,6 @@ pub fn manifest_entry(dir: &Path, name: &str) -> Result<ManifestEntry> {
         .into_iter()
         .find(|m| m.name == name)
         .ok_or_else(|| model_err(name, format!("not listed in {}", path.display())))
-}
-
-pub(crate) fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

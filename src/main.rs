@@ -203,8 +203,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line whatever the underlying library put in its message.
-            let msg = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
-            eprintln!("speakface: error: {msg}");
+            eprintln!("speakface: error: {}", speakface::error::one_line(&e.to_string()));
             ExitCode::FAILURE
         }
     }

@@ -153,31 +153,27 @@ class Converter:
     def op_dequantize(self, op, ins, outs):
         self.consts[outs[0]] = self.buffer_array(ins[0]).astype(np.float32)
 
-    def op_conv_2d(self, op, ins, outs):
-        o = self.options(op, tflite.Conv2DOptions)
-        w = self.const(ins[1])                      # [O, KH, KW, I]
+    def conv(self, op, ins, outs, o, weight_onnx, w_base, node_base, **attrs):
+        """A TFLite (depthwise) convolution as an ONNX Conv: explicit SAME pads, optional bias,
+        fused activation. `weight_onnx` is the kernel already in ONNX [O, I/group, KH, KW] order."""
+        kernel = list(weight_onnx.shape[2:])
         stride, dil = [o.StrideH(), o.StrideW()], [o.DilationHFactor(), o.DilationWFactor()]
         in_hw = self.shape(ins[0])[1:3]
-        pads = self.same_pads(in_hw, w.shape[1:3], stride, dil) if o.Padding() == tflite.Padding.SAME else [0, 0, 0, 0]
-        args = [self.names[ins[0]], self.init(w.transpose(0, 3, 1, 2), "w")]
+        pads = self.same_pads(in_hw, kernel, stride, dil) if o.Padding() == tflite.Padding.SAME else [0, 0, 0, 0]
+        args = [self.names[ins[0]], self.init(weight_onnx, w_base)]
         if len(ins) > 2 and ins[2] >= 0:
             args.append(self.init(self.const(ins[2]).astype(np.float32), "b"))
-        y = self.node("Conv", args, "conv", strides=stride, dilations=dil, pads=pads, kernel_shape=list(w.shape[1:3]))
+        y = self.node("Conv", args, node_base, strides=stride, dilations=dil, pads=pads, kernel_shape=kernel, **attrs)
         self.names[outs[0]] = self.activation(y, o.FusedActivationFunction())
 
+    def op_conv_2d(self, op, ins, outs):
+        w = self.const(ins[1])                      # [O, KH, KW, I]
+        self.conv(op, ins, outs, self.options(op, tflite.Conv2DOptions), w.transpose(0, 3, 1, 2), "w", "conv")
+
     def op_depthwise_conv_2d(self, op, ins, outs):
-        o = self.options(op, tflite.DepthwiseConv2DOptions)
         w = self.const(ins[1])                      # [1, KH, KW, C*M]
-        channels = self.shape(ins[0])[3]
-        stride, dil = [o.StrideH(), o.StrideW()], [o.DilationHFactor(), o.DilationWFactor()]
-        in_hw = self.shape(ins[0])[1:3]
-        pads = self.same_pads(in_hw, w.shape[1:3], stride, dil) if o.Padding() == tflite.Padding.SAME else [0, 0, 0, 0]
-        args = [self.names[ins[0]], self.init(w.transpose(3, 0, 1, 2), "dw")]
-        if len(ins) > 2 and ins[2] >= 0:
-            args.append(self.init(self.const(ins[2]).astype(np.float32), "b"))
-        y = self.node("Conv", args, "dwconv", strides=stride, dilations=dil, pads=pads, group=channels,
-                      kernel_shape=list(w.shape[1:3]))
-        self.names[outs[0]] = self.activation(y, o.FusedActivationFunction())
+        self.conv(op, ins, outs, self.options(op, tflite.DepthwiseConv2DOptions), w.transpose(3, 0, 1, 2), "dw",
+                  "dwconv", group=self.shape(ins[0])[3])
 
     def op_add(self, op, ins, outs):
         o = self.options(op, tflite.AddOptions)

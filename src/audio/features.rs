@@ -2,10 +2,7 @@
 //! pitch and voicing. One 40 ms Hann window centred on each frame's time (frame n at n / fps), so a
 //! feature describes what is heard while that frame is on screen.
 
-use std::sync::Arc;
-
-use realfft::{RealFftPlanner, RealToComplex};
-
+use super::spectrum::WindowedFft;
 use super::{FrameFeatures, ANALYSIS_RATE};
 
 /// Analysis window length in samples (40 ms at 16 kHz).
@@ -37,12 +34,11 @@ pub fn frame_features(mono16k: &[f32], fps: f32) -> Vec<FrameFeatures> {
 
 /// Reusable buffers and FFT plan for frame analysis (no allocation per frame).
 pub struct FrameAnalyzer {
-    fft: Arc<dyn RealToComplex<f32>>,
+    fft: WindowedFft,
     window: Vec<f32>,
+    /// Sum of the squared window, the energy normaliser.
+    window_power: f32,
     raw: Vec<f32>,
-    buf: Vec<f32>,
-    spec: Vec<realfft::num_complex::Complex<f32>>,
-    scratch: Vec<realfft::num_complex::Complex<f32>>,
 }
 
 impl Default for FrameAnalyzer {
@@ -53,13 +49,11 @@ impl Default for FrameAnalyzer {
 
 impl FrameAnalyzer {
     pub fn new() -> Self {
-        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(FFT);
-        let window = (0..WINDOW)
+        let window: Vec<f32> = (0..WINDOW)
             .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * (i as f32 + 0.5) / WINDOW as f32).cos())
             .collect();
-        let spec = fft.make_output_vec();
-        let scratch = fft.make_scratch_vec();
-        FrameAnalyzer { fft, window, raw: vec![0.0; WINDOW], buf: vec![0.0; FFT], spec, scratch }
+        let window_power = window.iter().map(|w| w * w).sum();
+        FrameAnalyzer { fft: WindowedFft::new(FFT), window, window_power, raw: vec![0.0; WINDOW] }
     }
 
     /// Features of the window centred on sample `centre` (zero outside the signal).
@@ -73,8 +67,8 @@ impl FrameAnalyzer {
         let mean = self.raw.iter().sum::<f32>() / WINDOW as f32;
         self.raw.iter_mut().for_each(|v| *v -= mean);
 
-        let wsum: f32 = self.window.iter().map(|w| w * w).sum();
-        let energy: f32 = self.raw.iter().zip(&self.window).map(|(v, w)| (v * w).powi(2)).sum::<f32>() / wsum;
+        let energy: f32 =
+            self.raw.iter().zip(&self.window).map(|(v, w)| (v * w).powi(2)).sum::<f32>() / self.window_power;
         let rms_db = if energy > 1e-10 { 10.0 * energy.log10() } else { -100.0 };
         let mut f = FrameFeatures { rms_db, ..Default::default() };
         if rms_db < SILENCE_DB {
@@ -86,35 +80,30 @@ impl FrameAnalyzer {
         f.zcr_hz = crossings as f32 * ANALYSIS_RATE as f32 / WINDOW as f32;
 
         // Spectrum: centroid and band fractions over 60 Hz – 8 kHz.
-        self.buf.iter_mut().for_each(|v| *v = 0.0);
-        for i in 0..WINDOW {
-            self.buf[i] = self.raw[i] * self.window[i];
+        let spec = self.fft.process(&self.raw, &self.window);
+        let hz_per_bin = ANALYSIS_RATE as f32 / FFT as f32;
+        let (mut total, mut weighted, mut low, mut mid, mut high) = (0f32, 0f32, 0f32, 0f32, 0f32);
+        for (k, c) in spec.iter().enumerate() {
+            let hz = k as f32 * hz_per_bin;
+            if hz < 60.0 {
+                continue;
+            }
+            let p = c.norm_sqr();
+            total += p;
+            weighted += p * hz;
+            if hz < 1000.0 {
+                low += p;
+            } else if hz < 3000.0 {
+                mid += p;
+            } else {
+                high += p;
+            }
         }
-        if self.fft.process_with_scratch(&mut self.buf, &mut self.spec, &mut self.scratch).is_ok() {
-            let hz_per_bin = ANALYSIS_RATE as f32 / FFT as f32;
-            let (mut total, mut weighted, mut low, mut mid, mut high) = (0f32, 0f32, 0f32, 0f32, 0f32);
-            for (k, c) in self.spec.iter().enumerate() {
-                let hz = k as f32 * hz_per_bin;
-                if hz < 60.0 {
-                    continue;
-                }
-                let p = c.norm_sqr();
-                total += p;
-                weighted += p * hz;
-                if hz < 1000.0 {
-                    low += p;
-                } else if hz < 3000.0 {
-                    mid += p;
-                } else {
-                    high += p;
-                }
-            }
-            if total > 0.0 {
-                f.centroid_hz = weighted / total;
-                f.band_low = low / total;
-                f.band_mid = mid / total;
-                f.band_high = high / total;
-            }
+        if total > 0.0 {
+            f.centroid_hz = weighted / total;
+            f.band_low = low / total;
+            f.band_mid = mid / total;
+            f.band_high = high / total;
         }
 
         // Pitch: normalised autocorrelation, first peak within 90 % of the best (avoids octave errors).

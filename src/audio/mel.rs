@@ -3,10 +3,7 @@
 //! Frame t covers samples [160 t, 160 t + 400): no centring or padding, so a stream can compute
 //! each frame as soon as its samples have arrived. `models/train` reproduces this exactly.
 
-use std::sync::Arc;
-
-use realfft::{RealFftPlanner, RealToComplex};
-
+use super::spectrum::WindowedFft;
 use super::ANALYSIS_RATE;
 
 pub const N_MELS: usize = 80;
@@ -26,13 +23,10 @@ fn mel_to_hz(mel: f32) -> f32 {
 
 /// A reusable log-mel analyser.
 pub struct LogMel {
-    fft: Arc<dyn RealToComplex<f32>>,
+    fft: WindowedFft,
     window: Vec<f32>,
     /// Per band: first FFT bin and its weights.
     filters: Vec<(usize, Vec<f32>)>,
-    buf: Vec<f32>,
-    spec: Vec<realfft::num_complex::Complex<f32>>,
-    scratch: Vec<realfft::num_complex::Complex<f32>>,
     power: Vec<f32>,
 }
 
@@ -44,7 +38,6 @@ impl Default for LogMel {
 
 impl LogMel {
     pub fn new() -> Self {
-        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(N_FFT);
         // Periodic Hann, as torch.hann_window(400).
         let window = (0..WIN).map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / WIN as f32).cos()).collect();
         let bins = N_FFT / 2 + 1;
@@ -65,9 +58,7 @@ impl LogMel {
                 (first, weights.into_iter().map(|w| w.1).collect())
             })
             .collect();
-        let spec = fft.make_output_vec();
-        let scratch = fft.make_scratch_vec();
-        LogMel { fft, window, filters, buf: vec![0.0; N_FFT], spec, scratch, power: vec![0.0; bins] }
+        LogMel { fft: WindowedFft::new(N_FFT), window, filters, power: vec![0.0; bins] }
     }
 
     /// Number of frames for `samples` samples.
@@ -79,12 +70,7 @@ impl LogMel {
     pub fn frame(&mut self, samples: &[f32], out: &mut [f32]) {
         assert_eq!(samples.len(), WIN);
         assert_eq!(out.len(), N_MELS);
-        self.buf.iter_mut().for_each(|v| *v = 0.0);
-        for i in 0..WIN {
-            self.buf[i] = samples[i] * self.window[i];
-        }
-        let _ = self.fft.process_with_scratch(&mut self.buf, &mut self.spec, &mut self.scratch);
-        for (p, c) in self.power.iter_mut().zip(&self.spec) {
+        for (p, c) in self.power.iter_mut().zip(self.fft.process(samples, &self.window)) {
             *p = c.norm_sqr();
         }
         for (o, (first, w)) in out.iter_mut().zip(&self.filters) {

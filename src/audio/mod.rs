@@ -10,6 +10,7 @@ use crate::{Error, Result};
 pub mod features;
 pub mod mel;
 pub mod resample;
+mod spectrum;
 pub mod wav;
 
 pub use features::{frame_count, frame_features, FrameAnalyzer};
@@ -71,13 +72,13 @@ pub fn read_wav(path: &Path) -> Result<Speech> {
 /// Builds a `Speech` from interleaved samples.
 pub fn speech_from_samples(samples: Vec<f32>, rate: u32, channels: u16) -> Speech {
     let ch = channels.max(1) as usize;
-    let mono: Vec<f32> = if ch == 1 {
-        samples.clone()
-    } else {
-        samples.chunks_exact(ch).map(|f| f.iter().sum::<f32>() / ch as f32).collect()
-    };
+    if ch == 1 {
+        let mono16k = resample(&samples, rate, ANALYSIS_RATE);
+        return Speech { original: samples, original_rate: rate, original_channels: 1, mono16k };
+    }
+    let mono: Vec<f32> = samples.chunks_exact(ch).map(|f| f.iter().sum::<f32>() / ch as f32).collect();
     let mono16k = resample(&mono, rate, ANALYSIS_RATE);
-    let (original, original_channels) = if ch <= 2 { (samples, ch as u16) } else { (mono, 1) };
+    let (original, original_channels) = if ch == 2 { (samples, 2) } else { (mono, 1) };
     Speech { original, original_rate: rate, original_channels, mono16k }
 }
 
