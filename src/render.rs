@@ -16,6 +16,7 @@ pub struct Renderer {
     order: Vec<(f32, u32)>,
     frame: Vec<u8>,
     eye_poly: Vec<[f32; 2]>,
+    palette: MouthPalette,
 }
 
 #[inline]
@@ -150,6 +151,7 @@ impl Renderer {
             order: Vec::with_capacity(rig.skin.len()),
             frame: rig.image.as_raw().clone(),
             eye_poly: Vec::with_capacity(32),
+            palette: MouthPalette::of(rig),
         }
     }
 
@@ -206,6 +208,7 @@ impl Renderer {
             lo_s[k] = ax_s.uv(s(idx::LOWER_LIP_INNER[k]));
         }
         let iod = rig.iod;
+        let pal = self.palette;
         let frame = &mut self.frame;
         for t in &rig.mouth {
             let (a, b, c) = (self.dest[t[0] as usize], self.dest[t[1] as usize], self.dest[t[2] as usize]);
@@ -225,7 +228,7 @@ impl Renderer {
                 } else {
                     // A lip parting only a pixel or two wider than the portrait's shows mostly the
                     // portrait's own seam (lip shadow, teeth), not a drawn black line.
-                    let inner = mouth_interior(u, d_up, d_lo, open, iod);
+                    let inner = mouth_interior(u, d_up, d_lo, open, iod, &pal);
                     let seam = ax_s.point(u, (su + sl) / 2.0);
                     let reveal = smoothstep(0.0, 0.05 * iod, open - src_open);
                     mix(sample(src, w, h, seam[0], seam[1]), inner, reveal)
@@ -288,12 +291,57 @@ impl Renderer {
     }
 }
 
+/// The colours of the inside of the mouth, in the portrait's own light and palette.
+#[derive(Debug, Clone, Copy)]
+struct MouthPalette {
+    /// Per-channel factor from a typical photographed lip to this portrait's lips.
+    tint: [f32; 3],
+    teeth: [f32; 3],
+}
+
+impl MouthPalette {
+    fn of(rig: &Rig) -> MouthPalette {
+        // Teeth as bright as the whites of the eyes and a little warmer: a varnished painting gets
+        // ivory teeth, not the white of a toothpaste advert.
+        let s = [0, 1, 2].map(|c| (rig.eyes[0].sclera_rgb[c] + rig.eyes[1].sclera_rgb[c]) / 2.0);
+        let lum = (0.299 * s[0] + 0.587 * s[1] + 0.114 * s[2]).clamp(90.0, 225.0);
+        let hue = mix([226.0, 220.0, 205.0], s, 0.4);
+        let hl = 0.299 * hue[0] + 0.587 * hue[1] + 0.114 * hue[2];
+        let teeth = hue.map(|v| (v * 1.05 * lum / hl).min(245.0));
+        // The lips' mean colour (between the outer and inner contours) against a typical lip.
+        let p = |i: usize| [rig.rest[i][0], rig.rest[i][1]];
+        let outer: Vec<[f32; 2]> = idx::UPPER_LIP_OUTER.iter().chain(idx::LOWER_LIP_OUTER.iter().rev()).map(|&i| p(i)).collect();
+        let hole: Vec<[f32; 2]> = idx::UPPER_LIP_INNER.iter().chain(idx::LOWER_LIP_INNER.iter().rev()).map(|&i| p(i)).collect();
+        let (x0, x1) = outer.iter().fold((f32::MAX, f32::MIN), |(a, b), q| (a.min(q[0]), b.max(q[0])));
+        let (y0, y1) = outer.iter().fold((f32::MAX, f32::MIN), |(a, b), q| (a.min(q[1]), b.max(q[1])));
+        let (w, h) = (rig.width as i64, rig.height as i64);
+        let (mut sum, mut n) = ([0.0f32; 3], 0.0f32);
+        for y in (y0.floor() as i64).max(0)..=(y1.ceil() as i64).min(h - 1) {
+            for x in (x0.floor() as i64).max(0)..=(x1.ceil() as i64).min(w - 1) {
+                let q = [x as f32 + 0.5, y as f32 + 0.5];
+                if inside_polygon(q, &outer) && !inside_polygon(q, &hole) {
+                    let px = rig.image.get_pixel(x as u32, y as u32).0;
+                    for c in 0..3 {
+                        sum[c] += px[c] as f32;
+                    }
+                    n += 1.0;
+                }
+            }
+        }
+        let typical = [170.0, 95.0, 95.0];
+        let tint = if n > 0.0 { [0, 1, 2].map(|c| (0.5 + 0.5 * sum[c] / n / typical[c]).clamp(0.6, 1.4)) } else { [1.0; 3] };
+        MouthPalette { tint, teeth }
+    }
+}
+
 /// The inside of an open mouth at position `u` across it, `d_up` below the upper lip and `d_lo`
 /// above the lower lip, with the opening `open` pixels tall (all in frame pixels; `iod` sets scale).
-fn mouth_interior(u: f32, d_up: f32, d_lo: f32, open: f32, iod: f32) -> [f32; 3] {
+fn mouth_interior(u: f32, d_up: f32, d_lo: f32, open: f32, iod: f32, pal: &MouthPalette) -> [f32; 3] {
+    let teeth = pal.teeth;
+    let tint = |c: [f32; 3]| [c[0] * pal.tint[0], c[1] * pal.tint[1], c[2] * pal.tint[2]];
     let side = ((u - 0.5) * 2.0).abs().min(1.0);
     let deep = smoothstep(0.0, 0.5, d_up.min(d_lo) / open);
-    let mut c = mix([92.0, 38.0, 40.0], [24.0, 9.0, 11.0], deep);
+    let mut c = mix(tint([92.0, 38.0, 40.0]), tint([24.0, 9.0, 11.0]), deep);
     // Tongue: a soft mound rising from the lower lip, visible when the mouth is well open.
     let tongue_h = 0.45 * open * smoothstep(0.08 * iod, 0.3 * iod, open);
     let tongue_w = 0.36;
@@ -302,10 +350,9 @@ fn mouth_interior(u: f32, d_up: f32, d_lo: f32, open: f32, iod: f32) -> [f32; 3]
         let top = tongue_h * (1.0 - tu * tu).sqrt();
         let t = smoothstep(top, top - 1.5, d_lo);
         let shade = 0.65 + 0.35 * (1.0 - d_lo / tongue_h.max(1.0)).clamp(0.0, 1.0);
-        c = mix(c, [150.0 * shade, 64.0 * shade, 70.0 * shade], t);
+        c = mix(c, tint([150.0 * shade, 64.0 * shade, 70.0 * shade]), t);
     }
     // Upper teeth hang from the upper lip; lower teeth show only when the jaw is well open.
-    let teeth = [226.0, 220.0, 205.0];
     let shade = 1.0 - 0.55 * side * side;
     let up_h = (0.32 * open).min(0.11 * iod);
     if side < 0.82 && up_h > 0.5 {

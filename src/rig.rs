@@ -500,6 +500,55 @@ fn eye_colors(img: &RgbImage, poly: &[[f32; 2]], iris: &Iris) -> ([f32; 3], [f32
     (s, iris_rgb)
 }
 
+/// Which lip each vertex between the lip contours belongs to, from the mesh's connections alone:
+/// `Some(false)` upper, `Some(true)` lower, `None` not a lip-interior vertex. A closed-mouth
+/// portrait puts the upper lip's lowest ring of points on or even below the line where the lips
+/// meet, so the points' positions cannot tell the lips apart; the mesh can, because the mouth is a
+/// hole in it: flooding from the upper inner contour without crossing the outer contour or the
+/// corner seams reaches the upper lip only.
+pub fn lip_sides() -> Vec<Option<bool>> {
+    let n = LANDMARK_COUNT;
+    let mut adj = vec![Vec::new(); n];
+    for t in face_mesh_triangles() {
+        for k in 0..3 {
+            let (a, b) = (t[k] as usize, t[(k + 1) % 3] as usize);
+            if a < n && b < n {
+                adj[a].push(b);
+                adj[b].push(a);
+            }
+        }
+    }
+    // The seams from each inner mouth corner to its outer corner (78-62-76-61 and its mirror
+    // 308-292-306-291) close the two lips off from each other.
+    let corners = [78, 62, 76, 61, 308, 292, 306, 291];
+    let wall = |i: usize| idx::UPPER_LIP_OUTER.contains(&i) || idx::LOWER_LIP_OUTER.contains(&i) || corners.contains(&i);
+    let flood = |seeds: &[usize], other: &[usize]| {
+        let mut seen = vec![false; n];
+        let mut stack: Vec<usize> = seeds.to_vec();
+        while let Some(v) = stack.pop() {
+            if seen[v] {
+                continue;
+            }
+            seen[v] = true;
+            for &u in &adj[v] {
+                if !seen[u] && !wall(u) && !other.contains(&u) {
+                    stack.push(u);
+                }
+            }
+        }
+        seen
+    };
+    let up = flood(&idx::UPPER_LIP_INNER[1..10], &idx::LOWER_LIP_INNER);
+    let lo = flood(&idx::LOWER_LIP_INNER[1..10], &idx::UPPER_LIP_INNER);
+    (0..n)
+        .map(|i| match (up[i], lo[i]) {
+            (true, false) => Some(false),
+            (false, true) => Some(true),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Builds the blendshape bases: one sparse displacement field per parameter, in frame pixels.
 fn build_bases(rest: &[[f32; 3]], fr: &FaceFrame) -> Vec<Basis> {
     let n = LANDMARK_COUNT;
@@ -534,6 +583,7 @@ fn build_bases(rest: &[[f32; 3]], fr: &FaceFrame) -> Vec<Basis> {
         idx::UPPER_LIP_OUTER.iter().chain(idx::UPPER_LIP_INNER.iter().rev()).map(|&i| lp(i)).collect();
     let lower_lip: Vec<[f32; 2]> =
         idx::LOWER_LIP_OUTER.iter().chain(idx::LOWER_LIP_INNER.iter().rev()).map(|&i| lp(i)).collect();
+    let sides = lip_sides();
     let mut lip_upper = vec![0.0f32; n];
     let mut lip_lower = vec![0.0f32; n];
     let mut jaw = vec![0.0f32; n];
@@ -544,9 +594,9 @@ fn build_bases(rest: &[[f32; 3]], fr: &FaceFrame) -> Vec<Basis> {
             || idx::LOWER_LIP_OUTER.contains(&i)
             || inner_set.contains(&i);
         let corner = smoothstep(0.72, 1.0, x.abs() / half_w);
-        let below = if idx::UPPER_LIP_INNER.contains(&i) && !idx::LOWER_LIP_INNER.contains(&i) {
+        let below = if sides[i] == Some(false) {
             false
-        } else if idx::LOWER_LIP_INNER.contains(&i) && !idx::UPPER_LIP_INNER.contains(&i) {
+        } else if sides[i] == Some(true) {
             true
         } else if inside_polygon([x, y], &lower_lip) {
             true

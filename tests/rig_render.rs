@@ -11,9 +11,13 @@ use speakface::render::Renderer;
 use speakface::rig::Rig;
 
 fn rig() -> Rig {
+    rig_of("portraits/default.jpg")
+}
+
+fn rig_of(portrait: &str) -> Rig {
     let dir = tmpdir("rig");
     std::env::set_var("SPEAKFACE_CACHE", dir.join("cache"));
-    let (img, analysis) = speakface::job::analyze_portrait(&Config::default(), &asset("portraits/default.jpg")).unwrap();
+    let (img, analysis) = speakface::job::analyze_portrait(&Config::default(), &asset(portrait)).unwrap();
     Rig::build(&img, &analysis, 512, 512, 1.0)
 }
 
@@ -115,9 +119,14 @@ fn a_head_turn_moves_the_nose_more_than_the_face_outline_and_leaves_the_border()
 
 /// Pixels of the frame that no triangle of the deformed mesh (skin, mouth, eyes) covers.
 fn uncovered(rig: &Rig, out: &[[f32; 2]]) -> usize {
+    coverage(rig, rig.skin.iter().chain(&rig.mouth).chain(&rig.eyes_tris), out).iter().filter(|c| !**c).count()
+}
+
+/// Which pixels of the frame the given triangles of the deformed mesh cover.
+fn coverage<'a>(rig: &Rig, tris: impl Iterator<Item = &'a [u32; 3]>, out: &[[f32; 2]]) -> Vec<bool> {
     let (w, h) = (rig.width as usize, rig.height as usize);
     let mut covered = vec![false; w * h];
-    for t in rig.skin.iter().chain(&rig.mouth).chain(&rig.eyes_tris) {
+    for t in tris {
         let (a, b, c) = (out[t[0] as usize], out[t[1] as usize], out[t[2] as usize]);
         let det = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]);
         if det.abs() < 1e-6 {
@@ -138,7 +147,7 @@ fn uncovered(rig: &Rig, out: &[[f32; 2]]) -> usize {
             }
         }
     }
-    covered.iter().filter(|c| !**c).count()
+    covered
 }
 
 #[test]
@@ -148,4 +157,94 @@ fn rendering_reuses_its_buffers() {
     let p1 = r.render(&rig, &with(Param::JawOpen, 0.5)).as_ptr();
     let p2 = r.render(&rig, &with(Param::HeadYaw, 10.0)).as_ptr();
     assert_eq!(p1, p2, "the frame buffer was reallocated");
+}
+
+/// A portrait with closed lips (the Mona Lisa) has its inner lip contours on top of each other and
+/// the upper lip's lowest points on or below them; the opened mouth must still be a lip-shaped
+/// opening across the whole mouth, not skin stretched over it with a slot in the middle.
+#[test]
+fn a_closed_mouth_opens_across_its_whole_width() {
+    for portrait in ["portraits/painting.jpg", "portraits/default.jpg"] {
+        let rig = rig_of(portrait);
+        let (mut scratch, mut out, mut depth) = (Vec::new(), Vec::new(), Vec::new());
+        let open = with(Param::JawOpen, 0.42);
+        rig.deform(&open, &mut scratch, &mut out, &mut depth);
+        let hole: Vec<[f32; 2]> = idx::UPPER_LIP_INNER
+            .iter()
+            .chain(idx::LOWER_LIP_INNER.iter().rev())
+            .map(|&i| out[i])
+            .collect();
+        // The lips may overhang the opening by a pixel (the upper lip's lowest points lie on the
+        // line where the lips meet); skin stretched across it is the failure.
+        let skin_cover = coverage(&rig, rig.skin.iter(), &out);
+        let (mut hole_px, mut covered) = (0, 0);
+        for y in 0..512 {
+            for x in 0..512 {
+                if inside([x as f32 + 0.5, y as f32 + 0.5], &hole) {
+                    hole_px += 1;
+                    covered += skin_cover[y * 512 + x] as usize;
+                }
+            }
+        }
+        let share = covered as f32 / hole_px as f32;
+        assert!(
+            share < 0.15,
+            "{portrait}: skin covers {:.0} % of the {hole_px} px open mouth",
+            share * 100.0
+        );
+
+        let mut r = Renderer::new(&rig);
+        let neutral = r.render(&rig, &MotionFrame::default()).to_vec();
+        let frame = r.render(&rig, &open).to_vec();
+        let lum = |f: &[u8], x: usize, y: usize| {
+            let i = (y * 512 + x) * 3;
+            0.299 * f[i] as f32 + 0.587 * f[i + 1] as f32 + 0.114 * f[i + 2] as f32
+        };
+        // Between the upper teeth and the tongue, 40 % of the way down the opening, the mouth is dark.
+        let (x0, x1) = (out[78][0], out[308][0]);
+        let (mut dark, mut cols) = (0, 0);
+        for k in 0..10 {
+            let (u, l) = (out[idx::UPPER_LIP_INNER[k]], out[idx::LOWER_LIP_INNER[k]]);
+            let (u2, l2) = (
+                out[idx::UPPER_LIP_INNER[k + 1]],
+                out[idx::LOWER_LIP_INNER[k + 1]],
+            );
+            for x in u[0].ceil() as usize..u2[0].ceil() as usize {
+                let t = (x as f32 + 0.5 - u[0]) / (u2[0] - u[0]).max(1e-3);
+                let (yu, yl) = (u[1] + t * (u2[1] - u[1]), l[1] + t * (l2[1] - l[1]));
+                let y = (yu + 0.4 * (yl - yu)) as usize;
+                cols += 1;
+                if lum(&frame, x, y) < 0.5 * lum(&neutral, x, y) {
+                    dark += 1;
+                }
+            }
+        }
+        let share = dark as f32 / cols as f32;
+        eprintln!("{portrait}: skin over the opening {:.1} %, dark across {:.1} % of {cols} columns", 100.0 * covered as f32 / hole_px as f32, share * 100.0);
+        assert!(
+            cols as f32 > 0.8 * (x1 - x0),
+            "{portrait}: {cols} columns over a {:.0} px mouth",
+            x1 - x0
+        );
+        assert!(
+            share > 0.7,
+            "{portrait}: the open mouth is dark over only {:.0} % of its width",
+            share * 100.0
+        );
+    }
+}
+
+fn inside(p: [f32; 2], poly: &[[f32; 2]]) -> bool {
+    let mut ins = false;
+    let mut j = poly.len() - 1;
+    for i in 0..poly.len() {
+        let (a, b) = (poly[i], poly[j]);
+        if (a[1] > p[1]) != (b[1] > p[1])
+            && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0]
+        {
+            ins = !ins;
+        }
+        j = i;
+    }
+    ins
 }
