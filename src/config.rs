@@ -69,6 +69,10 @@ pub struct MotionConfig {
     pub head_distance: f32,
     pub motion_intensity: f32,
     pub seed: u64,
+    /// Where the mouth motion comes from: "heuristic" (hand-written rules over loudness and
+    /// spectrum) or "model" (the trained audio-to-motion model). The default stays "heuristic"
+    /// until the model beats it on real speech (models/README.md has both rows).
+    pub lipsync: String,
 }
 
 impl Default for MotionConfig {
@@ -79,6 +83,7 @@ impl Default for MotionConfig {
             head_distance: 1.0,
             motion_intensity: 1.0,
             seed: 0,
+            lipsync: "heuristic".into(),
         }
     }
 }
@@ -165,6 +170,9 @@ impl Config {
         let m = &self.motion;
         if !(0.5..=3.0).contains(&m.head_distance) {
             return Err(bad("motion.head_distance", "0.5 to 3.0", m.head_distance.to_string()));
+        }
+        if !["model", "heuristic"].contains(&m.lipsync.as_str()) {
+            return Err(bad("motion.lipsync", "\"model\" or \"heuristic\"", format!("\"{}\"", m.lipsync)));
         }
         if !(0.0..=3.0).contains(&m.motion_intensity) {
             return Err(bad("motion.motion_intensity", "0.0 to 3.0", m.motion_intensity.to_string()));

@@ -89,7 +89,21 @@ impl std::fmt::Debug for Model {
 impl Model {
     /// Loads model `name` from `dir`, refusing a file whose sha256 differs from the manifest's.
     pub fn load(dir: &Path, name: &str) -> Result<Model> {
-        let entry = manifest_entry(dir, name)?;
+        Self::load_shaped(dir, name, None)
+    }
+
+    /// As `load`, with the inputs' shapes given here instead of the manifest's (a model whose
+    /// first axis is a free chunk length, planned for one chunk size).
+    pub fn load_shaped(dir: &Path, name: &str, shapes: Option<&[Vec<usize>]>) -> Result<Model> {
+        let mut entry = manifest_entry(dir, name)?;
+        if let Some(shapes) = shapes {
+            if shapes.len() != entry.inputs.len() {
+                return Err(model_err(name, format!("has {} inputs, {} shapes given", entry.inputs.len(), shapes.len())));
+            }
+            for (i, s) in entry.inputs.iter_mut().zip(shapes) {
+                i.shape = s.clone();
+            }
+        }
         let path = dir.join(&entry.file);
         let bytes = std::fs::read(&path)
             .map_err(|e| model_err(name, format!("cannot read {}: {e}", path.display())))?;
@@ -115,7 +129,7 @@ impl Model {
         let plan = model
             .into_optimized()
             .and_then(|m| m.into_runnable())
-            .map_err(|e| model_err(name, format!("cannot prepare {}: {}", path.display(), one_line(&e.to_string()))))?;
+            .map_err(|e| model_err(name, format!("cannot prepare {}: {}", path.display(), one_line(&format!("{e:#}")))))?;
         Ok(Model {
             name: name.to_string(),
             plan,

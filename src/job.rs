@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::face::FaceAnalysis;
+use crate::lipsync::{self, LipModel};
 use crate::motion::MotionTrack;
+use crate::motion_params::MotionFrame;
 use crate::output::{Mp4Settings, Mp4Writer};
 use crate::preview::ContactSheet;
 use crate::render::Renderer;
@@ -90,6 +92,22 @@ fn check_output_path(out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The face's motion for a speech clip: the mouth from the audio-to-motion model (or the
+/// hand-written rules when `motion.lipsync = "heuristic"`), the rest from `motion`.
+pub fn speech_motion(cfg: &Config, mono16k: &[f32]) -> Result<Vec<MotionFrame>> {
+    let fps = cfg.video.fps as f32;
+    let settings = cfg.motion_settings();
+    if cfg.motion.lipsync == "heuristic" {
+        return Ok(motion::generate(&audio::frame_features(mono16k, fps), &settings));
+    }
+    let models = cfg.models.dir.clone().unwrap_or_else(infer::default_models_dir);
+    let model = LipModel::load(&models)?;
+    let n = audio::frame_count(mono16k.len(), fps);
+    let n_model = audio::frame_count(mono16k.len(), lipsync::MODEL_FPS) + 1;
+    let rows = model.run(mono16k, n_model)?;
+    Ok(motion::generate_with_mouth(&lipsync::mouth_track(&rows, n, fps), &settings))
+}
+
 pub fn render(job: &RenderJob) -> Result<RenderReport> {
     let started = Instant::now();
     check_output_path(&job.out)?;
@@ -99,8 +117,7 @@ pub fn render(job: &RenderJob) -> Result<RenderReport> {
     let (img, analysis) = analyze_portrait(cfg, &job.portrait)?;
 
     let fps = cfg.video.fps;
-    let features = audio::frame_features(&speech.mono16k, fps as f32);
-    let mut frames = motion::generate(&features, &cfg.motion_settings());
+    let mut frames = speech_motion(cfg, &speech.mono16k)?;
     if let Some(t) = &track {
         t.apply(&mut frames);
     }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod face;
 pub mod infer;
 pub mod job;
+pub mod lipsync;
 pub mod motion;
 pub mod motion_params;
 pub mod output;

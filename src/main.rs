@@ -80,6 +80,9 @@ struct RenderArgs {
     intensity: Option<f32>,
     #[arg(long)]
     seed: Option<u64>,
+    /// Mouth motion from hand-written rules (default) or the trained model: heuristic | model
+    #[arg(long)]
+    lipsync: Option<String>,
     #[arg(long)]
     width: Option<u32>,
     #[arg(long)]
@@ -129,6 +132,9 @@ fn render(a: RenderArgs) -> Result<()> {
     }
     if let Some(v) = a.seed {
         cfg.motion.seed = v;
+    }
+    if let Some(v) = a.lipsync {
+        cfg.motion.lipsync = v;
     }
     if let Some(v) = a.width {
         cfg.video.width = v;

@@ -148,6 +148,8 @@ pub struct MouthShape {
     pub stretch: f32,
     pub press: f32,
     pub upper_up: f32,
+    pub lower_down: f32,
+    pub smile: f32,
     /// 0..1 speech activity (level above the noise floor, smoothed).
     pub activity: f32,
     /// Pitch emphasis: how far the pitch rises above the speaker's median (0..1).
@@ -224,6 +226,7 @@ pub fn mouth_from_features(f: &[FrameFeatures]) -> Vec<MouthShape> {
             upper_up: 0.15 * hiss,
             activity: active * e.sqrt(),
             emphasis: emphasis * active,
+            ..MouthShape::default()
         };
     }
     // Smooth: fast attack, slower release, per channel.
@@ -309,9 +312,15 @@ fn blink_curve(t: f32) -> f32 {
 }
 
 /// Whole-clip motion from speech features (offline: the whole utterance is known).
+/// Motion from speech features alone (the hand-written mouth rules).
 pub fn generate(features: &[FrameFeatures], s: &MotionSettings) -> Vec<MotionFrame> {
-    let mouth = mouth_from_features(features);
-    let n = features.len();
+    generate_with_mouth(&mouth_from_features(features), s)
+}
+
+/// The whole face, per frame, around a given mouth track (from the model or the rules): blinks,
+/// gaze, breathing and head motion, livelier while `activity` is high, nods on `emphasis`.
+pub fn generate_with_mouth(mouth: &[MouthShape], s: &MotionSettings) -> Vec<MotionFrame> {
+    let n = mouth.len();
     let dt = 1.0 / s.fps.max(1.0);
     let mut rng = Rng::new(s.seed);
     let k = s.intensity.max(0.0);
@@ -351,6 +360,10 @@ pub fn generate(features: &[FrameFeatures], s: &MotionSettings) -> Vec<MotionFra
         m.set(Param::MouthPressRight, ms.press);
         m.set(Param::MouthUpperUpLeft, ms.upper_up);
         m.set(Param::MouthUpperUpRight, ms.upper_up);
+        m.set(Param::MouthLowerDownLeft, ms.lower_down);
+        m.set(Param::MouthLowerDownRight, ms.lower_down);
+        m.set(Param::MouthSmileLeft, ms.smile);
+        m.set(Param::MouthSmileRight, ms.smile);
 
         // Head: slow wander, livelier while speaking, a nod on pitch emphasis onsets.
         let amp = k * (1.0 + 1.5 * act);

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Trains the audio-to-motion model end to end and evaluates it on real speech:
+#   bash models/train/run.sh            (about 10 minutes on 2 CPU cores; not part of CI)
+# Writes models/audio2motion_{float,int8}.onnx, tests/data/audio2motion_reference.json and
+# prints the training summary and the real-speech figures. Update models/manifest.toml's sha256
+# lines (printed at the end) and models/README.md's figures with what it prints.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+work="${SPEAKFACE_TRAIN_WORK:-$root/target/train}"
+venv="$work/venv"
+command -v espeak-ng >/dev/null || { sudo -n true 2>/dev/null && S=sudo || S=; $S apt-get install -y espeak-ng libespeak-ng1 ffmpeg; }
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q -r "$here/requirements.txt"
+cd "$here"
+"$venv/bin/python" visemes.py --selftest
+"$venv/bin/python" espeak_corpus.py --out "$work/corpus" --minutes 60 --seed 1
+"$venv/bin/python" train.py --corpus "$work/corpus" --work "$work" --out "$root/models" --steps 5000 --copies 3
+"$venv/bin/python" make_reference.py
+(cd "$root" && cargo build --release)
+for mode in model heuristic; do
+  "$venv/bin/python" eval_real.py --bin "$root/target/release/speakface" --data "$work/eval/allison" --lipsync "$mode"
+done
+sha256sum "$root"/models/audio2motion_*.onnx

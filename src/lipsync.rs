@@ -1,0 +1,288 @@
+//! The trained audio-to-motion model (`audio2motion` in `models/manifest.toml`, made by
+//! `models/train`) run through tract in streaming form: 16 kHz samples in, one row of mouth
+//! parameters out per 40 ms video frame. Each hop runs the network once on 4 new log-mel frames
+//! with the state of its dilated causal convolutions carried over from the previous hop, so
+//! nothing of the past is recomputed.
+//!
+//! Timing: video frame k (instant k × 40 ms) reads mel frames 4k+2 ..= 4k+5, i.e. audio up to
+//! 75 ms after its instant: the look-ahead that the live path delays the speech by
+//! ([`LOOKAHEAD_S`]). Mel frames 0 and 1 are only context that no frame reads.
+//! Not for: blinks, gaze or head motion (see `motion`), drawing (see `render`).
+
+use std::path::Path;
+
+use crate::audio::mel::{LogMel, HOP, N_MELS, WIN};
+use crate::infer::Model;
+use crate::Result;
+
+pub const MODEL_NAME: &str = "audio2motion";
+/// Model outputs per frame, in order.
+pub const OUTPUTS: [&str; 11] = [
+    "jawOpen",
+    "mouthClose",
+    "mouthFunnel",
+    "mouthPucker",
+    "mouthStretch",
+    "mouthPress",
+    "mouthSmile",
+    "mouthUpperUp",
+    "mouthLowerDown",
+    "speech",
+    "emphasis",
+];
+pub const N_OUT: usize = OUTPUTS.len();
+/// The model's frame rate: one hop of 4 mel frames (10 ms each) per output.
+pub const MODEL_FPS: f32 = 25.0;
+pub const MEL_PER_HOP: usize = 4;
+pub const LOOKAHEAD_MEL: usize = 2;
+/// How far past a frame's instant the audio it depends on reaches (the last mel window's end).
+pub const LOOKAHEAD_S: f32 = ((MEL_PER_HOP - 1 + LOOKAHEAD_MEL) * HOP + WIN) as f32 / 16_000.0 - 1.0 / MODEL_FPS;
+const DILATIONS: [usize; 4] = [1, 2, 4, 8];
+const CHANNELS: usize = 128;
+const HOP_IN: usize = MEL_PER_HOP * N_MELS;
+/// Hops of silence a stream starts from (longer than the convolutions' reach, 31 hops): the
+/// state is that of a long silence, not zeros, whose flushing out would twitch the outputs.
+const WARM_HOPS: usize = 32;
+/// The log-mel value of digital silence.
+const SILENT_MEL: f32 = -23.025_851; // ln(1e-10)
+
+/// One output row.
+pub type MouthRow = [f32; N_OUT];
+
+fn state_shapes() -> impl Iterator<Item = Vec<usize>> {
+    DILATIONS.iter().map(|d| vec![2 * d, CHANNELS])
+}
+
+/// The model, planned for streaming (one hop per run).
+pub struct LipModel {
+    step: Model,
+}
+
+impl LipModel {
+    pub fn load(models_dir: &Path) -> Result<LipModel> {
+        let shapes: Vec<Vec<usize>> = std::iter::once(vec![1, HOP_IN]).chain(state_shapes()).collect();
+        Ok(LipModel { step: Model::load_shaped(models_dir, MODEL_NAME, Some(&shapes))? })
+    }
+
+    pub fn stream(&self) -> LipStream<'_> {
+        let mut s = LipStream::new(self);
+        s.hop.resize(HOP_IN, SILENT_MEL);
+        for _ in 0..WARM_HOPS {
+            // Only fails if the model is broken, which `load` would have shown.
+            let _ = s.step();
+        }
+        s.hop.clear();
+        s
+    }
+
+    /// Frames for a whole utterance of `n_frames` frames, streamed hop by hop (the audio is
+    /// padded with silence at the end so that the last frames have their look-ahead).
+    pub fn run(&self, samples: &[f32], n_frames: usize) -> Result<Vec<MouthRow>> {
+        let mut s = self.stream();
+        let mut out = Vec::with_capacity(n_frames);
+        s.push(samples, &mut out)?;
+        let silence = [0.0f32; 160];
+        while out.len() < n_frames {
+            s.push(&silence, &mut out)?;
+        }
+        out.truncate(n_frames);
+        Ok(out)
+    }
+}
+
+/// Runs model `name` (the int8 `MODEL_NAME` or its float original) on a whole utterance in one call (every hop at once, after the same silent warm-up as a stream): the reference that the
+/// streaming form must reproduce. Plans the model for this length, so it is for tests and tools.
+pub fn run_whole(models_dir: &Path, name: &str, samples: &[f32], n_frames: usize) -> Result<Vec<MouthRow>> {
+    let mut x = vec![SILENT_MEL; WARM_HOPS * HOP_IN];
+    x.extend(hops(samples, n_frames));
+    let shapes: Vec<Vec<usize>> = std::iter::once(vec![WARM_HOPS + n_frames, HOP_IN]).chain(state_shapes()).collect();
+    let model = Model::load_shaped(models_dir, name, Some(&shapes))?;
+    let zeros: Vec<Vec<f32>> = DILATIONS.iter().map(|d| vec![0.0; 2 * d * CHANNELS]).collect();
+    let mut inputs: Vec<&[f32]> = vec![&x];
+    inputs.extend(zeros.iter().map(Vec::as_slice));
+    let out = model.run(&inputs)?;
+    Ok(out[0].chunks_exact(N_OUT).skip(WARM_HOPS).map(|c| c.try_into().expect("N_OUT columns")).collect())
+}
+
+/// The model input for a whole utterance: `n_frames` rows of 4 mel frames (see the module doc).
+pub fn hops(samples: &[f32], n_frames: usize) -> Vec<f32> {
+    let need = HOP * (MEL_PER_HOP * n_frames.saturating_sub(1) + LOOKAHEAD_MEL + MEL_PER_HOP - 1) + WIN;
+    let mut x = samples.to_vec();
+    if x.len() < need {
+        x.resize(need, 0.0);
+    }
+    let mel = LogMel::new().compute(&x);
+    mel[LOOKAHEAD_MEL * N_MELS..(LOOKAHEAD_MEL + MEL_PER_HOP * n_frames) * N_MELS].to_vec()
+}
+
+/// Streaming state: unconsumed samples, the hop being filled, the convolutions' history.
+pub struct LipStream<'a> {
+    model: &'a LipModel,
+    mel: LogMel,
+    /// Samples from absolute index `buf_start` on.
+    buf: Vec<f32>,
+    buf_start: usize,
+    /// The next mel frame to compute.
+    next_mel: usize,
+    hop: Vec<f32>,
+    state: Vec<Vec<f32>>,
+    row: Vec<f32>,
+}
+
+impl<'a> LipStream<'a> {
+    fn new(model: &'a LipModel) -> Self {
+        LipStream {
+            model,
+            mel: LogMel::new(),
+            buf: Vec::with_capacity(4 * WIN),
+            buf_start: 0,
+            next_mel: 0,
+            hop: Vec::with_capacity(HOP_IN),
+            state: DILATIONS.iter().map(|d| vec![0.0; 2 * d * CHANNELS]).collect(),
+            row: vec![0.0; N_MELS],
+        }
+    }
+
+    /// Feeds 16 kHz mono samples; appends a row to `out` for every frame that became ready.
+    pub fn push(&mut self, samples: &[f32], out: &mut Vec<MouthRow>) -> Result<()> {
+        self.buf.extend_from_slice(samples);
+        loop {
+            let start = self.next_mel * HOP - self.buf_start;
+            if start + WIN > self.buf.len() {
+                break;
+            }
+            self.mel.frame(&self.buf[start..start + WIN], &mut self.row);
+            let j = self.next_mel;
+            self.next_mel += 1;
+            if j >= LOOKAHEAD_MEL {
+                self.hop.extend_from_slice(&self.row);
+                if self.hop.len() == HOP_IN {
+                    out.push(self.step()?);
+                    self.hop.clear();
+                }
+            }
+        }
+        // Keep only what the next mel frame still needs.
+        let keep_from = self.next_mel * HOP - self.buf_start;
+        if keep_from > 0 {
+            self.buf.drain(..keep_from.min(self.buf.len()));
+            self.buf_start += keep_from;
+        }
+        Ok(())
+    }
+
+    fn step(&mut self) -> Result<MouthRow> {
+        let mut inputs: Vec<&[f32]> = Vec::with_capacity(1 + DILATIONS.len());
+        inputs.push(&self.hop);
+        inputs.extend(self.state.iter().map(Vec::as_slice));
+        let mut out = self.model.step.run(&inputs)?;
+        let row: MouthRow = out[0].as_slice().try_into().map_err(|_| crate::Error::Model {
+            name: MODEL_NAME.into(),
+            message: format!("gives {} outputs per frame, expected {N_OUT}", out[0].len()),
+        })?;
+        for (s, new) in self.state.iter_mut().zip(out.drain(1..)) {
+            *s = new;
+        }
+        Ok(row)
+    }
+
+    /// Frames produced so far (= the index of the next frame).
+    pub fn frames_out(&self) -> usize {
+        (self.next_mel.saturating_sub(LOOKAHEAD_MEL)) / MEL_PER_HOP
+    }
+}
+
+/// A lip gap (jawOpen − mouthClose) at most this, with the jaw nearly shut, is a closure.
+pub const CLOSED_GAP: f32 = 0.04;
+
+/// The model's rows (25 fps) as the renderer's mouth track at `fps`, `n` frames: resampled
+/// linearly, lightly smoothed (the network's output is already smooth; a one-pole filter takes
+/// the last frame-to-frame jitter out), and then every frame whose nearest model frame has the
+/// lips closed gets them sealed exactly (mouthClose = jawOpen): smoothing must not blur a p, b or
+/// m into a half-open mouth.
+pub fn mouth_track(rows: &[MouthRow], n: usize, fps: f32) -> Vec<crate::motion::MouthShape> {
+    use crate::motion::MouthShape;
+    if rows.is_empty() {
+        return vec![MouthShape::default(); n];
+    }
+    let at = |i: usize| -> (MouthRow, usize) {
+        let p = i as f32 / fps * MODEL_FPS;
+        let a = (p.floor() as usize).min(rows.len() - 1);
+        let b = (a + 1).min(rows.len() - 1);
+        let w = (p - a as f32).clamp(0.0, 1.0);
+        let mut r = [0.0; N_OUT];
+        for c in 0..N_OUT {
+            r[c] = rows[a][c] * (1.0 - w) + rows[b][c] * w;
+        }
+        (r, if w < 0.5 { a } else { b })
+    };
+    let closed = |r: &MouthRow| r[0] - r[1] <= CLOSED_GAP && r[0] <= 0.15;
+    let k = (0.7 * 25.0 / fps).min(1.0);
+    let mut y = [0.0f32; N_OUT];
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let (r, nearest) = at(i);
+        for c in 0..N_OUT {
+            y[c] = if i == 0 { r[c] } else { y[c] + k * (r[c] - y[c]) };
+        }
+        let mut m = MouthShape {
+            jaw_open: y[0].clamp(0.0, 0.6),
+            close: y[1].clamp(0.0, 1.0),
+            funnel: y[2],
+            pucker: y[3],
+            stretch: y[4],
+            press: y[5],
+            smile: y[6],
+            upper_up: y[7],
+            lower_down: y[8],
+            activity: y[9],
+            emphasis: y[10],
+        };
+        m.close = m.close.min(m.jaw_open);
+        if closed(&rows[nearest]) {
+            m.jaw_open = m.jaw_open.min(rows[nearest][0].max(0.02));
+            m.close = m.jaw_open;
+            m.press = m.press.max(rows[nearest][5]);
+        }
+        out.push(m);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn speechy(n: usize) -> Vec<f32> {
+        // A buzz with a syllable-rate envelope and silences: enough to move every unit.
+        (0..n)
+            .map(|i| {
+                let t = i as f32 / 16_000.0;
+                let env = (t * 2.0 * std::f32::consts::PI * 3.0).sin().max(0.0) * if (t as usize) % 2 == 0 { 1.0 } else { 0.0 };
+                env * 0.3 * ((t * 2.0 * std::f32::consts::PI * 140.0).sin() + 0.5 * (t * 2.0 * std::f32::consts::PI * 1130.0).sin())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn streaming_equals_whole_utterance_and_rust_hops_match_stream() {
+        let dir = crate::infer::default_models_dir();
+        let m = LipModel::load(&dir).unwrap();
+        let x = speechy(16_000 * 3 + 1234);
+        let n = crate::audio::frame_count(x.len(), MODEL_FPS);
+        // Odd-sized pushes, as audio arrives from a device.
+        let mut s = m.stream();
+        let mut streamed = Vec::new();
+        for chunk in x.chunks(333) {
+            s.push(chunk, &mut streamed).unwrap();
+        }
+        while streamed.len() < n {
+            s.push(&[0.0; 100], &mut streamed).unwrap();
+        }
+        streamed.truncate(n);
+        assert_eq!(streamed, m.run(&x, n).unwrap());
+        let whole = run_whole(&dir, MODEL_NAME, &x, n).unwrap();
+        let worst = streamed.iter().flatten().zip(whole.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(worst < 1e-4, "streaming and whole-utterance outputs differ by {worst}");
+    }
+}
