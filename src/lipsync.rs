@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use crate::audio::mel::{LogMel, HOP, N_MELS, WIN};
+use crate::audio::mel::{LogMel, HOP, LOG_FLOOR, N_MELS, WIN};
 use crate::infer::Model;
 use crate::Result;
 
@@ -43,14 +43,22 @@ const HOP_IN: usize = MEL_PER_HOP * N_MELS;
 /// Hops of silence a stream starts from (longer than the convolutions' reach, 31 hops): the
 /// state is that of a long silence, not zeros, whose flushing out would twitch the outputs.
 const WARM_HOPS: usize = 32;
-/// The log-mel value of digital silence.
-const SILENT_MEL: f32 = -23.025_851; // ln(1e-10)
 
 /// One output row.
 pub type MouthRow = [f32; N_OUT];
 
 fn state_shapes() -> impl Iterator<Item = Vec<usize>> {
     DILATIONS.iter().map(|d| vec![2 * d, CHANNELS])
+}
+
+/// Every convolution's history, all zeros.
+fn zero_state() -> Vec<Vec<f32>> {
+    state_shapes().map(|s| vec![0.0; s.iter().product()]).collect()
+}
+
+/// The log-mel value of digital silence.
+fn silent_mel() -> f32 {
+    LOG_FLOOR.ln()
 }
 
 /// The model, planned for streaming (one hop per run).
@@ -66,7 +74,7 @@ impl LipModel {
 
     pub fn stream(&self) -> LipStream<'_> {
         let mut s = LipStream::new(self);
-        s.hop.resize(HOP_IN, SILENT_MEL);
+        s.hop.resize(HOP_IN, silent_mel());
         for _ in 0..WARM_HOPS {
             // Only fails if the model is broken, which `load` would have shown.
             let _ = s.step();
@@ -93,11 +101,11 @@ impl LipModel {
 /// Runs model `name` (the int8 `MODEL_NAME` or its float original) on a whole utterance in one call (every hop at once, after the same silent warm-up as a stream): the reference that the
 /// streaming form must reproduce. Plans the model for this length, so it is for tests and tools.
 pub fn run_whole(models_dir: &Path, name: &str, samples: &[f32], n_frames: usize) -> Result<Vec<MouthRow>> {
-    let mut x = vec![SILENT_MEL; WARM_HOPS * HOP_IN];
+    let mut x = vec![silent_mel(); WARM_HOPS * HOP_IN];
     x.extend(hops(samples, n_frames));
     let shapes: Vec<Vec<usize>> = std::iter::once(vec![WARM_HOPS + n_frames, HOP_IN]).chain(state_shapes()).collect();
     let model = Model::load_shaped(models_dir, name, Some(&shapes))?;
-    let zeros: Vec<Vec<f32>> = DILATIONS.iter().map(|d| vec![0.0; 2 * d * CHANNELS]).collect();
+    let zeros = zero_state();
     let mut inputs: Vec<&[f32]> = vec![&x];
     inputs.extend(zeros.iter().map(Vec::as_slice));
     let out = model.run(&inputs)?;
@@ -138,7 +146,7 @@ impl<'a> LipStream<'a> {
             buf_start: 0,
             next_mel: 0,
             hop: Vec::with_capacity(HOP_IN),
-            state: DILATIONS.iter().map(|d| vec![0.0; 2 * d * CHANNELS]).collect(),
+            state: zero_state(),
             row: vec![0.0; N_MELS],
         }
     }
@@ -184,11 +192,6 @@ impl<'a> LipStream<'a> {
             *s = new;
         }
         Ok(row)
-    }
-
-    /// Frames produced so far (= the index of the next frame).
-    pub fn frames_out(&self) -> usize {
-        (self.next_mel.saturating_sub(LOOKAHEAD_MEL)) / MEL_PER_HOP
     }
 }
 

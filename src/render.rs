@@ -7,7 +7,7 @@
 
 use crate::face::idx;
 use crate::motion_params::{MotionFrame, Param};
-use crate::rig::{inside_polygon, EyeRegion, Rig};
+use crate::rig::{inside_polygon, polygon_pixels, EyeRegion, Rig};
 
 pub struct Renderer {
     scratch: Vec<[f32; 3]>,
@@ -312,20 +312,14 @@ impl MouthPalette {
         let p = |i: usize| [rig.rest[i][0], rig.rest[i][1]];
         let outer: Vec<[f32; 2]> = idx::UPPER_LIP_OUTER.iter().chain(idx::LOWER_LIP_OUTER.iter().rev()).map(|&i| p(i)).collect();
         let hole: Vec<[f32; 2]> = idx::UPPER_LIP_INNER.iter().chain(idx::LOWER_LIP_INNER.iter().rev()).map(|&i| p(i)).collect();
-        let (x0, x1) = outer.iter().fold((f32::MAX, f32::MIN), |(a, b), q| (a.min(q[0]), b.max(q[0])));
-        let (y0, y1) = outer.iter().fold((f32::MAX, f32::MIN), |(a, b), q| (a.min(q[1]), b.max(q[1])));
-        let (w, h) = (rig.width as i64, rig.height as i64);
         let (mut sum, mut n) = ([0.0f32; 3], 0.0f32);
-        for y in (y0.floor() as i64).max(0)..=(y1.ceil() as i64).min(h - 1) {
-            for x in (x0.floor() as i64).max(0)..=(x1.ceil() as i64).min(w - 1) {
-                let q = [x as f32 + 0.5, y as f32 + 0.5];
-                if inside_polygon(q, &outer) && !inside_polygon(q, &hole) {
-                    let px = rig.image.get_pixel(x as u32, y as u32).0;
-                    for c in 0..3 {
-                        sum[c] += px[c] as f32;
-                    }
-                    n += 1.0;
+        for (x, y) in polygon_pixels(&outer, rig.width, rig.height) {
+            if !inside_polygon([x as f32 + 0.5, y as f32 + 0.5], &hole) {
+                let px = rig.image.get_pixel(x, y).0;
+                for c in 0..3 {
+                    sum[c] += px[c] as f32;
                 }
+                n += 1.0;
             }
         }
         let typical = [170.0, 95.0, 95.0];

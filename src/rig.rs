@@ -102,6 +102,21 @@ pub fn inside_polygon(p: [f32; 2], poly: &[[f32; 2]]) -> bool {
     inside
 }
 
+/// The pixels (x, y) of a `w × h` image whose centres lie inside `poly`.
+pub fn polygon_pixels(poly: &[[f32; 2]], w: u32, h: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
+    let (mut x0, mut x1, mut y0, mut y1) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
+    for p in poly {
+        x0 = x0.min(p[0]);
+        x1 = x1.max(p[0]);
+        y0 = y0.min(p[1]);
+        y1 = y1.max(p[1]);
+    }
+    let ys = (y0.max(0.0) as u32)..=(y1.min(h as f32 - 1.0).max(0.0) as u32);
+    let xs = (x0.max(0.0) as u32)..=(x1.min(w as f32 - 1.0).max(0.0) as u32);
+    ys.flat_map(move |y| xs.clone().map(move |x| (x, y)))
+        .filter(move |&(x, y)| inside_polygon([x as f32 + 0.5, y as f32 + 0.5], poly))
+}
+
 /// The face's own frame: origin between the mouth corners, x along the eye line towards the
 /// subject's left, y down the face, unit one inter-ocular distance.
 #[derive(Debug, Clone, Copy)]
@@ -457,32 +472,20 @@ fn uncross(p: &mut [[f32; 3]], pairs: impl Iterator<Item = (usize, usize)>) {
 
 /// Mean colour of the eye white (brightest part of the eye opening outside the iris) and of the iris.
 fn eye_colors(img: &RgbImage, poly: &[[f32; 2]], iris: &Iris) -> ([f32; 3], [f32; 3]) {
-    let (mut x0, mut x1, mut y0, mut y1) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
-    for p in poly {
-        x0 = x0.min(p[0]);
-        x1 = x1.max(p[0]);
-        y0 = y0.min(p[1]);
-        y1 = y1.max(p[1]);
-    }
     let mut sclera: Vec<[f32; 3]> = Vec::new();
     let mut iris_sum = [0.0f32; 3];
     let mut iris_n = 0.0;
-    for y in (y0.max(0.0) as u32)..=(y1.min(img.height() as f32 - 1.0).max(0.0) as u32) {
-        for x in (x0.max(0.0) as u32)..=(x1.min(img.width() as f32 - 1.0).max(0.0) as u32) {
-            let p = [x as f32 + 0.5, y as f32 + 0.5];
-            if !inside_polygon(p, poly) {
-                continue;
+    for (x, y) in polygon_pixels(poly, img.width(), img.height()) {
+        let p = [x as f32 + 0.5, y as f32 + 0.5];
+        let px = img.get_pixel(x, y).0.map(f32::from);
+        let r = len(sub(p, iris.center));
+        if r < iris.radius * 0.8 {
+            for c in 0..3 {
+                iris_sum[c] += px[c];
             }
-            let px = img.get_pixel(x, y).0.map(f32::from);
-            let r = len(sub(p, iris.center));
-            if r < iris.radius * 0.8 {
-                for c in 0..3 {
-                    iris_sum[c] += px[c];
-                }
-                iris_n += 1.0;
-            } else if r > iris.radius * 1.15 {
-                sclera.push(px);
-            }
+            iris_n += 1.0;
+        } else if r > iris.radius * 1.15 {
+            sclera.push(px);
         }
     }
     sclera.sort_by(|a, b| (b[0] + b[1] + b[2]).total_cmp(&(a[0] + a[1] + a[2])));

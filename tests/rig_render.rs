@@ -8,7 +8,7 @@ use speakface::config::Config;
 use speakface::face::idx;
 use speakface::motion_params::{MotionFrame, Param};
 use speakface::render::Renderer;
-use speakface::rig::Rig;
+use speakface::rig::{inside_polygon, Rig};
 
 fn rig() -> Rig {
     rig_of("portraits/default.jpg")
@@ -180,7 +180,7 @@ fn a_closed_mouth_opens_across_its_whole_width() {
         let (mut hole_px, mut covered) = (0, 0);
         for y in 0..512 {
             for x in 0..512 {
-                if inside([x as f32 + 0.5, y as f32 + 0.5], &hole) {
+                if inside_polygon([x as f32 + 0.5, y as f32 + 0.5], &hole) {
                     hole_px += 1;
                     covered += skin_cover[y * 512 + x] as usize;
                 }
@@ -232,19 +232,4 @@ fn a_closed_mouth_opens_across_its_whole_width() {
             share * 100.0
         );
     }
-}
-
-fn inside(p: [f32; 2], poly: &[[f32; 2]]) -> bool {
-    let mut ins = false;
-    let mut j = poly.len() - 1;
-    for i in 0..poly.len() {
-        let (a, b) = (poly[i], poly[j]);
-        if (a[1] > p[1]) != (b[1] > p[1])
-            && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0]
-        {
-            ins = !ins;
-        }
-        j = i;
-    }
-    ins
 }
