@@ -12,7 +12,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::audio::FrameFeatures;
+use crate::audio::{FrameAnalyzer, FrameFeatures, ANALYSIS_RATE};
 use crate::motion_params::{MotionFrame, Param, PARAM_NAMES};
 use crate::{Error, Result};
 
@@ -156,15 +156,6 @@ pub struct MouthShape {
     pub emphasis: f32,
 }
 
-fn percentile(values: &mut [f32], p: f32) -> f32 {
-    if values.is_empty() {
-        return -100.0;
-    }
-    values.sort_by(|a, b| a.total_cmp(b));
-    let i = ((values.len() - 1) as f32 * p).round() as usize;
-    values[i]
-}
-
 /// The mouth parameters that speech drives (the audio mapping, later the audio-to-motion model).
 pub const SPEECH_MOUTH: [Param; 12] = [
     Param::JawOpen,
@@ -181,7 +172,115 @@ pub const SPEECH_MOUTH: [Param; 12] = [
     Param::MouthLowerDownRight,
 ];
 
-/// The speech → mouth mapping used until the trained model lands. Per frame:
+/// The level scale of a stretch of speech: noise floor and peak in dB, and the pitch range.
+#[derive(Debug, Clone, Copy)]
+pub struct LevelScale {
+    floor: f32,
+    peak: f32,
+    f0_med: f32,
+    f0_hi: f32,
+}
+
+fn percentile_sorted(sorted: &[f32], p: f32) -> f32 {
+    if sorted.is_empty() {
+        return -100.0;
+    }
+    sorted[((sorted.len() - 1) as f32 * p).round() as usize]
+}
+
+impl LevelScale {
+    /// From the frames' levels and their voiced pitches (both are sorted in place). The peak is
+    /// the 97th percentile, at least `min_peak_db`; the floor the 10th percentile, between 45 and
+    /// 12 dB below the peak.
+    pub fn measure(db: &mut [f32], voiced_f0: &mut [f32], min_peak_db: f32) -> LevelScale {
+        db.sort_unstable_by(|a, b| a.total_cmp(b));
+        voiced_f0.sort_unstable_by(|a, b| a.total_cmp(b));
+        let peak = percentile_sorted(db, 0.97).max(min_peak_db);
+        let floor = percentile_sorted(db, 0.10).max(peak - 45.0).min(peak - 12.0);
+        let f0_med = percentile_sorted(voiced_f0, 0.5);
+        let f0_hi = percentile_sorted(voiced_f0, 0.9).max(f0_med + 1.0);
+        LevelScale { floor, peak, f0_med, f0_hi }
+    }
+
+    /// 0..1 loudness of a frame on this scale.
+    pub fn level(&self, rms_db: f32) -> f32 {
+        ((rms_db - (self.floor + 3.0)) / (self.peak - self.floor - 3.0).max(1.0)).clamp(0.0, 1.0)
+    }
+}
+
+/// A frame's unsmoothed mouth: from this frame's level and the next frame's features (`lead`),
+/// because the mouth anticipates the sound.
+fn raw_mouth(f: &FrameFeatures, lead: &FrameFeatures, sc: &LevelScale) -> MouthShape {
+    let e = 0.4 * sc.level(f.rms_db) + 0.6 * sc.level(lead.rms_db);
+    let x = lead;
+    let voiced = x.voicing.clamp(0.0, 1.0) * if x.f0_hz > 0.0 { 1.0 } else { 0.3 };
+    let active = if e > 0.12 { 1.0 } else { 0.0 };
+    let jaw = e.powf(0.7) * (0.3 + 0.7 * voiced) * 0.42;
+    let round = ((1300.0 - x.centroid_hz) / 700.0).clamp(0.0, 1.0) * voiced * active;
+    let spread = ((x.centroid_hz - 1800.0) / 1200.0).clamp(0.0, 1.0) * voiced * active;
+    let hiss = (x.band_high * 1.6 - 0.6).clamp(0.0, 1.0) * (1.0 - voiced) * active;
+    let emphasis = if x.f0_hz > 0.0 { ((x.f0_hz - sc.f0_med) / (sc.f0_hi - sc.f0_med)).clamp(0.0, 1.0) } else { 0.0 };
+    MouthShape {
+        jaw_open: jaw * active,
+        close: 0.0,
+        funnel: 0.3 * round,
+        pucker: 0.2 * round,
+        stretch: 0.35 * spread + 0.2 * hiss,
+        press: 0.0,
+        upper_up: 0.15 * hiss,
+        activity: active * e.sqrt(),
+        emphasis: emphasis * active,
+        ..MouthShape::default()
+    }
+}
+
+/// Per-channel smoothing with a fast attack and a slower release; the release is slower inside
+/// speech and quicker once the sound has stopped (a mouth returns to rest in about 100 ms after
+/// the last syllable).
+#[derive(Debug, Clone, Default)]
+struct MouthSmoother {
+    y: [f32; 7],
+}
+
+impl MouthSmoother {
+    fn apply(&mut self, s: &mut MouthShape) {
+        let ch = [
+            &mut s.jaw_open,
+            &mut s.funnel,
+            &mut s.pucker,
+            &mut s.stretch,
+            &mut s.upper_up,
+            &mut s.activity,
+            &mut s.emphasis,
+        ];
+        for (y, x) in self.y.iter_mut().zip(ch) {
+            let k = if *x > *y { 0.7 } else if *x <= 1e-4 { 0.6 } else { 0.45 };
+            *y += k * (*x - *y);
+            *x = *y;
+        }
+    }
+}
+
+/// A lip closure (the hold of p, b, m) at frame `i` of `f`: inside speech, a level dip of at
+/// least 6 dB below the loudest frame on each side within `f[lo..=hi]`, not hissing.
+fn is_closure(f: &[FrameFeatures], i: usize, lo: usize, hi: usize, sc: &LevelScale) -> bool {
+    let here = f[i].rms_db;
+    let before = f[lo..i].iter().map(|x| x.rms_db).fold(f32::MIN, f32::max);
+    let after = f[i + 1..=hi].iter().map(|x| x.rms_db).fold(f32::MIN, f32::max);
+    let in_speech = sc.level(f[lo].rms_db) > 0.12 && sc.level(f[hi].rms_db) > 0.12;
+    in_speech && before - here >= 6.0 && after - here >= 6.0 && f[i].band_high < 0.5
+}
+
+/// Closes the lips on a smoothed frame (applied after smoothing so closures stay crisp).
+fn close_lips(s: &mut MouthShape) {
+    let jaw = s.jaw_open.max(0.05);
+    s.jaw_open = jaw;
+    s.close = jaw;
+    s.press = 0.35;
+    s.funnel *= 0.3;
+}
+
+/// The speech → mouth rules (the default lip sync; `lipsync` has the trained model). Per frame:
 /// - level: `rms_db` between the clip's noise floor (10th percentile, at least 45 dB below the
 ///   97th-percentile peak) and its peak, mapped to 0..1; below 0.12 the frame is silent;
 /// - jaw: level^0.7, scaled by 1.0 for voiced frames and 0.3 for unvoiced ones (fricatives are
@@ -193,79 +292,134 @@ pub const SPEECH_MOUTH: [Param; 12] = [
 ///   hold of p, b, m) closes the lips (mouthClose = jawOpen, plus mouthPress);
 /// - motion leads the sound by one frame (lips move before the sound is heard) and is smoothed
 ///   with a fast attack and a slower release; closures are applied after smoothing so they stay crisp.
+/// `MouthTracker` is the same rules on a live stream, with rolling statistics.
 pub fn mouth_from_features(f: &[FrameFeatures]) -> Vec<MouthShape> {
     let n = f.len();
     let mut db: Vec<f32> = f.iter().map(|x| x.rms_db.max(-100.0)).collect();
-    let peak = percentile(&mut db.clone(), 0.97);
-    let floor = percentile(&mut db, 0.10).max(peak - 45.0).min(peak - 12.0);
-    let level = |i: usize| ((f[i].rms_db - (floor + 3.0)) / (peak - floor - 3.0).max(1.0)).clamp(0.0, 1.0);
     let mut voiced_f0: Vec<f32> = f.iter().filter(|x| x.f0_hz > 0.0).map(|x| x.f0_hz).collect();
-    let f0_med = percentile(&mut voiced_f0.clone(), 0.5);
-    let f0_hi = percentile(&mut voiced_f0, 0.9).max(f0_med + 1.0);
-
-    let mut raw = vec![MouthShape::default(); n];
+    let sc = LevelScale::measure(&mut db, &mut voiced_f0, f32::MIN);
+    let mut smoother = MouthSmoother::default();
+    let mut out: Vec<MouthShape> = (0..n)
+        .map(|i| {
+            let mut s = raw_mouth(&f[i], &f[(i + 1).min(n - 1)], &sc);
+            smoother.apply(&mut s);
+            s
+        })
+        .collect();
     for i in 0..n {
-        let lead = (i + 1).min(n - 1);
-        // Blend this frame with the next: the mouth anticipates the sound.
-        let e = 0.4 * level(i) + 0.6 * level(lead);
-        let x = &f[lead];
-        let voiced = x.voicing.clamp(0.0, 1.0) * if x.f0_hz > 0.0 { 1.0 } else { 0.3 };
-        let active = if e > 0.12 { 1.0 } else { 0.0 };
-        let jaw = e.powf(0.7) * (0.3 + 0.7 * voiced) * 0.42;
-        let round = ((1300.0 - x.centroid_hz) / 700.0).clamp(0.0, 1.0) * voiced * active;
-        let spread = ((x.centroid_hz - 1800.0) / 1200.0).clamp(0.0, 1.0) * voiced * active;
-        let hiss = (x.band_high * 1.6 - 0.6).clamp(0.0, 1.0) * (1.0 - voiced) * active;
-        let emphasis = if x.f0_hz > 0.0 { ((x.f0_hz - f0_med) / (f0_hi - f0_med)).clamp(0.0, 1.0) } else { 0.0 };
-        raw[i] = MouthShape {
-            jaw_open: jaw * active,
-            close: 0.0,
-            funnel: 0.3 * round,
-            pucker: 0.2 * round,
-            stretch: 0.35 * spread + 0.2 * hiss,
-            press: 0.0,
-            upper_up: 0.15 * hiss,
-            activity: active * e.sqrt(),
-            emphasis: emphasis * active,
-            ..MouthShape::default()
-        };
-    }
-    // Smooth: fast attack, slower release, per channel.
-    let mut out = raw.clone();
-    let smooth = |get: fn(&MouthShape) -> f32, set: fn(&mut MouthShape, f32), out: &mut Vec<MouthShape>| {
-        let mut y = 0.0;
-        for s in out.iter_mut() {
-            let x = get(s);
-            // Fast attack; release slower inside speech, quicker once the sound has stopped
-            // (a mouth returns to rest in about 100 ms after the last syllable).
-            let k = if x > y { 0.7 } else if x <= 1e-4 { 0.6 } else { 0.45 };
-            y += k * (x - y);
-            set(s, y);
-        }
-    };
-    smooth(|s| s.jaw_open, |s, v| s.jaw_open = v, &mut out);
-    smooth(|s| s.funnel, |s, v| s.funnel = v, &mut out);
-    smooth(|s| s.pucker, |s, v| s.pucker = v, &mut out);
-    smooth(|s| s.stretch, |s, v| s.stretch = v, &mut out);
-    smooth(|s| s.upper_up, |s, v| s.upper_up = v, &mut out);
-    smooth(|s| s.activity, |s, v| s.activity = v, &mut out);
-    smooth(|s| s.emphasis, |s, v| s.emphasis = v, &mut out);
-    // Closures: short level dips inside speech.
-    for i in 0..n {
-        let here = f[i].rms_db;
-        let lo = i.saturating_sub(3);
-        let hi = (i + 3).min(n - 1);
-        let before = (lo..i).map(|j| f[j].rms_db).fold(f32::MIN, f32::max);
-        let after = (i + 1..=hi).map(|j| f[j].rms_db).fold(f32::MIN, f32::max);
-        let in_speech = level(lo) > 0.12 && level(hi) > 0.12;
-        if in_speech && before - here >= 6.0 && after - here >= 6.0 && f[i].band_high < 0.5 {
-            let jaw = out[i].jaw_open.max(0.05);
-            out[i].jaw_open = jaw;
-            out[i].close = jaw;
-            out[i].press = 0.35;
-            out[i].funnel *= 0.3;
+        if is_closure(f, i, i.saturating_sub(3), (i + 3).min(n - 1), &sc) {
+            close_lips(&mut out[i]);
         }
     }
     out
+}
+
+/// Frames of look-ahead `MouthTracker` waits for: one video frame (plus half an analysis window,
+/// 20 ms), 60 ms at 25 fps.
+pub const LIVE_LOOKAHEAD_FRAMES: usize = 1;
+/// Seconds of speech the live level statistics look back over.
+const LIVE_HISTORY_S: f32 = 10.0;
+/// The quietest peak the live rules accept: a room with nobody speaking has no speech peak, and
+/// without this floor its noise would be stretched to full scale and move the mouth.
+const LIVE_MIN_PEAK_DB: f32 = -40.0;
+
+/// The speech → mouth rules of `mouth_from_features` on a live 16 kHz stream: features per video
+/// frame as their windows complete, the level scale from the last 10 s, closures judged on three
+/// frames before and one after. Mouth frame `i` comes out once the audio up to
+/// `(i + LIVE_LOOKAHEAD_FRAMES) / fps` plus 20 ms has been pushed. No allocation once warm.
+pub struct MouthTracker {
+    fps: f64,
+    analyzer: FrameAnalyzer,
+    /// Recent samples; `buf[0]` is absolute sample `buf_start`.
+    buf: Vec<f32>,
+    buf_start: u64,
+    /// Absolute index of the next feature frame to compute.
+    next_feature: u64,
+    /// Recent feature frames, oldest first; the last is frame `next_feature - 1`.
+    feats: std::collections::VecDeque<FrameFeatures>,
+    history: usize,
+    smoother: MouthSmoother,
+    scratch_db: Vec<f32>,
+    scratch_f0: Vec<f32>,
+    window: Vec<FrameFeatures>,
+}
+
+impl MouthTracker {
+    pub fn new(fps: f32) -> MouthTracker {
+        let history = (LIVE_HISTORY_S * fps).ceil() as usize + 8;
+        MouthTracker {
+            fps: fps as f64,
+            analyzer: FrameAnalyzer::new(),
+            buf: Vec::with_capacity(4 * crate::audio::WINDOW + 16_000),
+            buf_start: 0,
+            next_feature: 0,
+            feats: std::collections::VecDeque::with_capacity(history + 1),
+            history,
+            smoother: MouthSmoother::default(),
+            scratch_db: Vec::with_capacity(history),
+            scratch_f0: Vec::with_capacity(history),
+            window: Vec::with_capacity(8),
+        }
+    }
+
+    /// Seconds of audio a mouth frame waits for beyond its own time.
+    pub fn lookahead_s(&self) -> f64 {
+        LIVE_LOOKAHEAD_FRAMES as f64 / self.fps + (crate::audio::WINDOW / 2) as f64 / ANALYSIS_RATE as f64
+    }
+
+    fn centre(&self, n: u64) -> u64 {
+        (n as f64 * ANALYSIS_RATE as f64 / self.fps).round() as u64
+    }
+
+    /// Adds 16 kHz mono samples; appends every mouth frame that became complete to `out`.
+    pub fn push(&mut self, samples: &[f32], out: &mut Vec<MouthShape>) {
+        self.buf.extend_from_slice(samples);
+        let half = (crate::audio::WINDOW / 2) as u64;
+        let end = self.buf_start + self.buf.len() as u64;
+        while self.centre(self.next_feature) + half <= end {
+            let c = self.centre(self.next_feature) as i64 - self.buf_start as i64;
+            let f = self.analyzer.analyze(&self.buf, c);
+            if self.feats.len() == self.history {
+                self.feats.pop_front();
+            }
+            self.feats.push_back(f);
+            self.next_feature += 1;
+            if self.next_feature as usize > LIVE_LOOKAHEAD_FRAMES {
+                out.push(self.emit());
+            }
+        }
+        // Keep what the next window needs (it may start before the last centre).
+        let keep_from = self.centre(self.next_feature).saturating_sub(half + 1);
+        if keep_from > self.buf_start {
+            let drop = ((keep_from - self.buf_start) as usize).min(self.buf.len());
+            self.buf.drain(..drop);
+            self.buf_start += drop as u64;
+        }
+    }
+
+    /// The mouth of the frame `LIVE_LOOKAHEAD_FRAMES` before the newest feature frame.
+    fn emit(&mut self) -> MouthShape {
+        self.scratch_db.clear();
+        self.scratch_f0.clear();
+        for x in &self.feats {
+            self.scratch_db.push(x.rms_db.max(-100.0));
+            if x.f0_hz > 0.0 {
+                self.scratch_f0.push(x.f0_hz);
+            }
+        }
+        let sc = LevelScale::measure(&mut self.scratch_db, &mut self.scratch_f0, LIVE_MIN_PEAK_DB);
+        let n = self.feats.len();
+        let i = n - 1 - LIVE_LOOKAHEAD_FRAMES;
+        let mut s = raw_mouth(&self.feats[i], &self.feats[i + 1], &sc);
+        self.smoother.apply(&mut s);
+        let lo = i.saturating_sub(3);
+        self.window.clear();
+        self.window.extend(self.feats.range(lo..n));
+        if is_closure(&self.window, i - lo, 0, self.window.len() - 1, &sc) {
+            close_lips(&mut s);
+        }
+        s
+    }
 }
 
 /// Smooth random curve: random targets every `hold` seconds, eased between (value noise).
@@ -320,32 +474,93 @@ pub fn generate(features: &[FrameFeatures], s: &MotionSettings) -> Vec<MotionFra
 /// The whole face, per frame, around a given mouth track (from the model or the rules): blinks,
 /// gaze, breathing and head motion, livelier while `activity` is high, nods on `emphasis`.
 pub fn generate_with_mouth(mouth: &[MouthShape], s: &MotionSettings) -> Vec<MotionFrame> {
-    let n = mouth.len();
-    let dt = 1.0 / s.fps.max(1.0);
-    let mut rng = Rng::new(s.seed);
-    let k = s.intensity.max(0.0);
-    let mut frames = Vec::with_capacity(n);
-    let (mut yaw, mut pitch, mut roll) = (Wander::new(), Wander::new(), Wander::new());
-    let mut next_blink = rng.range(0.8, 1.8);
-    let mut blink_start = f32::NEG_INFINITY;
-    let mut double_blink = false;
-    let mut gaze_from = [0.0f32; 2];
-    let mut gaze_to = [0.0f32; 2];
-    let mut gaze_t = 0.0;
-    let mut next_saccade = rng.range(0.6, 2.0);
-    let mut nod = 0.0f32;
-    let mut prev_emph = 0.0f32;
-    let breath_rate = rng.range(0.22, 0.3);
-    let breath_phase = rng.range(0.0, std::f32::consts::TAU);
-    let fixed = match s.gaze {
-        Gaze::Fixed { yaw, pitch } => [yaw / 30.0, -pitch / 30.0],
-        _ => [0.0, 0.0],
-    };
-    for (i, ms) in mouth.iter().enumerate() {
-        let t = i as f32 * dt;
+    let mut a = Animator::new(s.clone());
+    mouth.iter().map(|ms| a.step(ms)).collect()
+}
+
+/// The face's motion one frame at a time, for offline clips and the live daemon alike: given
+/// this frame's mouth, it adds blinks, gaze, breathing and head motion. Clock, blink and saccade
+/// times are kept in f64 and the breathing phase is wrapped, so hour 100 moves like the first
+/// minute (f32 seconds would step in 30 ms units by then). Nothing is allocated per frame.
+pub struct Animator {
+    s: MotionSettings,
+    rng: Rng,
+    frame: u64,
+    yaw: Wander,
+    pitch: Wander,
+    roll: Wander,
+    next_blink: f64,
+    blink_start: f64,
+    double_blink: bool,
+    gaze_from: [f32; 2],
+    gaze_to: [f32; 2],
+    gaze_t: f32,
+    next_saccade: f64,
+    nod: f32,
+    prev_emph: f32,
+    breath_rate: f32,
+    /// Breathing phase in cycles, kept in 0..1.
+    breath_cycle: f64,
+}
+
+impl Animator {
+    pub fn new(s: MotionSettings) -> Animator {
+        let mut rng = Rng::new(s.seed);
+        let next_blink = rng.range(0.8, 1.8) as f64;
+        let next_saccade = rng.range(0.6, 2.0) as f64;
+        let breath_rate = rng.range(0.22, 0.3);
+        let breath_phase = rng.range(0.0, std::f32::consts::TAU);
+        Animator {
+            s,
+            rng,
+            frame: 0,
+            yaw: Wander::new(),
+            pitch: Wander::new(),
+            roll: Wander::new(),
+            next_blink,
+            blink_start: f64::NEG_INFINITY,
+            double_blink: false,
+            gaze_from: [0.0; 2],
+            gaze_to: [0.0; 2],
+            gaze_t: 0.0,
+            next_saccade,
+            nod: 0.0,
+            prev_emph: 0.0,
+            breath_rate,
+            breath_cycle: (breath_phase / std::f32::consts::TAU) as f64,
+        }
+    }
+
+    /// Seconds since the first frame.
+    pub fn time_s(&self) -> f64 {
+        self.frame as f64 / self.s.fps.max(1.0) as f64
+    }
+
+    pub fn settings(&self) -> &MotionSettings {
+        &self.s
+    }
+
+    /// New emotion, gaze or intensity from now on; the seeded motion carries on without a jump
+    /// in time (a change of `fps` or `seed` needs a new animator).
+    pub fn set_settings(&mut self, s: MotionSettings) {
+        self.s = s;
+    }
+
+    /// The next frame around this frame's mouth.
+    pub fn step(&mut self, ms: &MouthShape) -> MotionFrame {
+        let s = &self.s;
+        let rng = &mut self.rng;
+        let dt = 1.0 / s.fps.max(1.0);
+        let k = s.intensity.max(0.0);
+        let fixed = match s.gaze {
+            Gaze::Fixed { yaw, pitch } => [yaw / 30.0, -pitch / 30.0],
+            _ => [0.0, 0.0],
+        };
+        let t = self.frame as f64 * dt as f64;
+        self.frame += 1;
         // Everything stochastic eases in over the first 0.4 s, so frame 0 is the portrait itself.
         let ease = {
-            let x = (t / 0.4).clamp(0.0, 1.0);
+            let x = (t as f32 / 0.4).clamp(0.0, 1.0);
             x * x * (3.0 - 2.0 * x)
         };
         let act = ms.activity;
@@ -367,35 +582,35 @@ pub fn generate_with_mouth(mouth: &[MouthShape], s: &MotionSettings) -> Vec<Moti
 
         // Head: slow wander, livelier while speaking, a nod on pitch emphasis onsets.
         let amp = k * (1.0 + 1.5 * act);
-        let mut hy = yaw.step(&mut rng, dt, 2.0 * amp, (0.8, 2.2));
-        let mut hp = pitch.step(&mut rng, dt, 1.3 * amp, (0.7, 1.8));
-        let hr = roll.step(&mut rng, dt, 1.0 * amp, (1.0, 2.5));
-        if ms.emphasis > 0.5 && prev_emph <= 0.5 {
-            nod = 1.0;
+        let mut hy = self.yaw.step(rng, dt, 2.0 * amp, (0.8, 2.2));
+        let mut hp = self.pitch.step(rng, dt, 1.3 * amp, (0.7, 1.8));
+        let hr = self.roll.step(rng, dt, 1.0 * amp, (1.0, 2.5));
+        if ms.emphasis > 0.5 && self.prev_emph <= 0.5 {
+            self.nod = 1.0;
         }
-        prev_emph = ms.emphasis;
-        hp += 2.5 * k * nod;
-        nod *= (-dt / 0.18).exp();
+        self.prev_emph = ms.emphasis;
+        hp += 2.5 * k * self.nod;
+        self.nod *= (-dt / 0.18).exp();
         // Brows lift with pitch emphasis.
         m.set(Param::BrowInnerUp, 0.35 * k * ms.emphasis);
         m.set(Param::BrowOuterUpLeft, 0.2 * k * ms.emphasis);
         m.set(Param::BrowOuterUpRight, 0.2 * k * ms.emphasis);
 
         // Gaze: fixations with quick saccades; in "camera" mode mostly at the lens.
-        if t >= next_saccade {
-            gaze_from = gaze_now(gaze_from, gaze_to, gaze_t);
+        if t >= self.next_saccade {
+            self.gaze_from = gaze_now(self.gaze_from, self.gaze_to, self.gaze_t);
             let (range, away) = match s.gaze {
                 Gaze::Camera => (0.08, if rng.f32() < 0.15 * act.max(0.3) { 0.35 } else { 0.0 }),
                 Gaze::Free => (0.55, 0.0),
                 Gaze::Fixed { .. } => (0.05, 0.0),
             };
             let r = (range + away) * k.min(1.5);
-            gaze_to = [fixed[0] + rng.range(-1.0, 1.0) * r, fixed[1] + rng.range(-0.6, 0.6) * r];
-            gaze_t = 0.0;
-            next_saccade = t + if away > 0.0 { rng.range(0.5, 0.9) } else { rng.range(0.6, 2.6) };
+            self.gaze_to = [fixed[0] + rng.range(-1.0, 1.0) * r, fixed[1] + rng.range(-0.6, 0.6) * r];
+            self.gaze_t = 0.0;
+            self.next_saccade = t + if away > 0.0 { rng.range(0.5, 0.9) } else { rng.range(0.6, 2.6) } as f64;
         }
-        gaze_t += dt;
-        let g = gaze_now(gaze_from, gaze_to, gaze_t);
+        self.gaze_t += dt;
+        let g = gaze_now(self.gaze_from, self.gaze_to, self.gaze_t);
         let g = [g[0] * ease + fixed[0] * (1.0 - ease), g[1] * ease + fixed[1] * (1.0 - ease)];
         // The head follows the eyes a little.
         hy += 4.0 * g[0] * k;
@@ -403,22 +618,23 @@ pub fn generate_with_mouth(mouth: &[MouthShape], s: &MotionSettings) -> Vec<Moti
         set_gaze(&mut m, g);
 
         // Blinks: about every 2–6 s, more often while speaking, sometimes double.
-        if t >= next_blink {
-            blink_start = t;
-            next_blink = t + if !double_blink && rng.f32() < 0.12 {
-                double_blink = true;
+        if t >= self.next_blink {
+            self.blink_start = t;
+            self.next_blink = t + if !self.double_blink && rng.f32() < 0.12 {
+                self.double_blink = true;
                 0.35
             } else {
-                double_blink = false;
+                self.double_blink = false;
                 1.2 + rng.exp(if act > 0.1 { 2.0 } else { 3.2 })
-            };
+            } as f64;
         }
-        let b = blink_curve(t - blink_start);
+        let b = blink_curve((t - self.blink_start) as f32);
         m.set(Param::EyeBlinkLeft, b);
         m.set(Param::EyeBlinkRight, b);
 
         // Breathing: a slow rise of the head and shoulders.
-        let breath = (std::f32::consts::TAU * breath_rate * t + breath_phase).sin();
+        let breath = (std::f64::consts::TAU * self.breath_cycle).sin() as f32;
+        self.breath_cycle = (self.breath_cycle + self.breath_rate as f64 * dt as f64).fract();
         m.set(Param::HeadYaw, hy * ease);
         m.set(Param::HeadPitch, hp * ease);
         m.set(Param::HeadRoll, hr * ease);
@@ -431,9 +647,8 @@ pub fn generate_with_mouth(mouth: &[MouthShape], s: &MotionSettings) -> Vec<Moti
             }
         }
         m.clamp();
-        frames.push(m);
+        m
     }
-    frames
 }
 
 fn gaze_now(from: [f32; 2], to: [f32; 2], t: f32) -> [f32; 2] {

@@ -13,7 +13,7 @@ pub mod resample;
 mod spectrum;
 pub mod wav;
 
-pub use features::{frame_count, frame_features, FrameAnalyzer};
+pub use features::{frame_count, frame_features, FrameAnalyzer, WINDOW};
 pub use mel::LogMel;
 pub use resample::{resample, Resampler};
 
