@@ -18,6 +18,126 @@ pub struct Config {
     pub motion: MotionConfig,
     pub models: ModelsConfig,
     pub cache: CacheConfig,
+    pub audio: AudioConfig,
+    pub output: OutputConfig,
+}
+
+/// Live speech in (`speakface run`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AudioConfig {
+    /// "alsa" (a capture device) or "file" (a playlist of WAV files).
+    pub source: String,
+    /// ALSA capture PCM; it must deliver 16 kHz mono S16 (use a `plughw:` name to have ALSA convert).
+    pub device: String,
+    /// WAV files for `source = "file"`, played in turn; relative to the config file.
+    pub files: Vec<PathBuf>,
+    /// Seconds of silence between playlist entries.
+    pub gap_s: f32,
+    /// Start again from the first file after the last.
+    #[serde(rename = "loop")]
+    pub looped: bool,
+}
+
+impl Default for AudioConfig {
+    fn default() -> Self {
+        AudioConfig { source: "alsa".into(), device: "default".into(), files: vec![], gap_s: 1.0, looped: true }
+    }
+}
+
+/// Where the live video goes (`speakface run`): any combination, fed from one render.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputConfig {
+    /// H.264 encoder: "auto" (the board's hardware encoder where GStreamer has one, else x264),
+    /// or an element name (x264enc, nvv4l2h264enc, v4l2h264enc).
+    pub encoder: EncoderName,
+    pub display: DisplayConfig,
+    pub rtsp: RtspConfig,
+    pub record: RecordConfig,
+    pub v4l2: V4l2Config,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct EncoderName(pub String);
+
+impl Default for EncoderName {
+    fn default() -> Self {
+        EncoderName("auto".into())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DisplayConfig {
+    pub enabled: bool,
+    /// "auto" (kmssink on a DRM device without a desktop, ximagesink under X) or an element name.
+    pub sink: String,
+}
+
+impl Default for DisplayConfig {
+    fn default() -> Self {
+        DisplayConfig { enabled: false, sink: "auto".into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtspConfig {
+    pub enabled: bool,
+    /// Address and port to listen on.
+    pub listen: String,
+    /// Mount path: the stream is rtsp://HOST:PORT/PATH.
+    pub path: String,
+    /// Viewers at once; more are refused.
+    pub max_sessions: u32,
+    /// Seconds after which a viewer that stopped talking to the server is dropped.
+    pub session_timeout_s: u32,
+}
+
+impl Default for RtspConfig {
+    fn default() -> Self {
+        RtspConfig {
+            enabled: true,
+            listen: "0.0.0.0:8554".into(),
+            path: "/avatar".into(),
+            max_sessions: 16,
+            session_timeout_s: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordConfig {
+    pub enabled: bool,
+    /// Folder for `speakface-NNNNN.mp4` segments; relative to the config file.
+    pub dir: PathBuf,
+    /// Seconds per segment.
+    pub segment_s: u32,
+    /// Oldest segments are deleted to keep this much space free; recording pauses below it.
+    pub min_free_mb: u64,
+}
+
+impl Default for RecordConfig {
+    fn default() -> Self {
+        RecordConfig { enabled: false, dir: PathBuf::from("/var/lib/speakface/recordings"), segment_s: 300, min_free_mb: 1024 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct V4l2Config {
+    pub enabled: bool,
+    /// A v4l2loopback device (a virtual camera for video-call software).
+    pub device: PathBuf,
+}
+
+impl Default for V4l2Config {
+    fn default() -> Self {
+        V4l2Config { enabled: false, device: PathBuf::from("/dev/video10") }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -123,9 +243,12 @@ impl Config {
             .map_err(|e| Error::Config { path: path.to_path_buf(), message: format!("cannot read: {e}") })?;
         let mut cfg = Config::parse(&text, path)?;
         let base = path.parent().unwrap_or(Path::new("."));
+        let record_dir = Some(&mut cfg.output.record.dir);
         for p in [&mut cfg.portrait.image, &mut cfg.portrait.landmarks, &mut cfg.models.dir, &mut cfg.cache.dir]
             .into_iter()
             .flatten()
+            .chain(record_dir)
+            .chain(cfg.audio.files.iter_mut())
         {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -179,6 +302,47 @@ impl Config {
         }
         self.emotion().map_err(|found| bad("motion.emotion", "neutral, happy, sad, angry or surprised, strengths 0.0 to 1.0", found))?;
         self.gaze().map_err(|found| bad("motion.gaze", "\"camera\", \"free\" or { yaw = DEG, pitch = DEG } within ±30°", found))?;
+        let a = &self.audio;
+        if !["alsa", "file"].contains(&a.source.as_str()) {
+            return Err(bad("audio.source", "\"alsa\" or \"file\"", format!("\"{}\"", a.source)));
+        }
+        if a.source == "alsa" && a.device.trim().is_empty() {
+            return Err(bad("audio.device", "an ALSA capture device name such as \"default\" or \"plughw:CARD=Device,DEV=0\"", "\"\"".into()));
+        }
+        if a.source == "file" && a.files.is_empty() {
+            return Err(bad("audio.files", "at least one WAV file when audio.source = \"file\"", "[]".into()));
+        }
+        if !(0.0..=600.0).contains(&a.gap_s) {
+            return Err(bad("audio.gap_s", "0 to 600 seconds", a.gap_s.to_string()));
+        }
+        let r = &self.output.rtsp;
+        if r.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(bad("output.rtsp.listen", "ADDRESS:PORT such as \"0.0.0.0:8554\"", format!("\"{}\"", r.listen)));
+        }
+        if !r.path.starts_with('/') || r.path.len() < 2 || r.path.contains(char::is_whitespace) {
+            return Err(bad("output.rtsp.path", "a mount path such as \"/avatar\"", format!("\"{}\"", r.path)));
+        }
+        if !(1..=256).contains(&r.max_sessions) {
+            return Err(bad("output.rtsp.max_sessions", "1 to 256", r.max_sessions.to_string()));
+        }
+        if !(5..=3600).contains(&r.session_timeout_s) {
+            return Err(bad("output.rtsp.session_timeout_s", "5 to 3600", r.session_timeout_s.to_string()));
+        }
+        if !(10..=86_400).contains(&self.output.record.segment_s) {
+            return Err(bad("output.record.segment_s", "10 to 86400", self.output.record.segment_s.to_string()));
+        }
+        let enc = self.output.encoder.0.as_str();
+        if !["auto", "x264enc", "nvv4l2h264enc", "v4l2h264enc", "vaapih264enc"].contains(&enc) {
+            return Err(bad("output.encoder", "\"auto\", \"x264enc\", \"nvv4l2h264enc\", \"v4l2h264enc\" or \"vaapih264enc\"", format!("\"{enc}\"")));
+        }
+        let sink = self.output.display.sink.as_str();
+        if !["auto", "kmssink", "nvdrmvideosink", "ximagesink", "xvimagesink", "glimagesink", "waylandsink", "fakesink"].contains(&sink) {
+            return Err(bad(
+                "output.display.sink",
+                "\"auto\", \"kmssink\", \"nvdrmvideosink\", \"ximagesink\", \"xvimagesink\", \"glimagesink\", \"waylandsink\" or \"fakesink\"",
+                format!("\"{sink}\""),
+            ));
+        }
         Ok(())
     }
 

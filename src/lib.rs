@@ -5,14 +5,17 @@
 
 pub mod audio;
 pub mod config;
+pub mod daemon;
 pub mod error;
 pub mod face;
 pub mod infer;
 pub mod job;
 pub mod lipsync;
+pub mod logging;
 pub mod motion;
 pub mod motion_params;
 pub mod output;
+pub mod pipeline;
 pub mod preview;
 pub mod render;
 pub mod rig;

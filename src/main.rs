@@ -31,6 +31,19 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// The live daemon: speech from ALSA (or a WAV playlist) in, the talking portrait out to the
+    /// configured display / RTSP / MP4 / V4L2 outputs, until SIGTERM.
+    Run {
+        /// TOML config (default: /etc/speakface/speakface.toml when it exists, else built-in defaults).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Play these WAV files in a loop instead of capturing (sets audio.source = "file").
+        #[arg(long, num_args = 1..)]
+        speech: Vec<PathBuf>,
+        /// Portrait image (overrides portrait.image).
+        #[arg(long)]
+        portrait: Option<PathBuf>,
+    },
     /// Validate a config file without starting anything.
     CheckConfig { file: PathBuf },
     /// Verify every model in the manifest (sha256, loads, runs).
@@ -186,6 +199,22 @@ fn run(cli: Cli) -> Result<()> {
                 None => println!("{json}"),
             }
             Ok(())
+        }
+        Command::Run { config, speech, portrait } => {
+            speakface::logging::init();
+            let etc = PathBuf::from("/etc/speakface/speakface.toml");
+            let config = config.or_else(|| etc.is_file().then_some(etc));
+            let mut cfg = load_config(config.as_ref())?;
+            if !speech.is_empty() {
+                cfg.audio.source = "file".into();
+                cfg.audio.files = speech;
+            }
+            if let Some(p) = portrait {
+                cfg.portrait.image = Some(p);
+            }
+            cfg.validate(config.as_deref().unwrap_or(std::path::Path::new("command line")))?;
+            let stop = speakface::daemon::stop_flag().map_err(|e| Error::Other(format!("cannot install signal handlers: {e}")))?;
+            speakface::pipeline::run(&cfg, &stop)
         }
         Command::CheckConfig { file } => {
             Config::load(&file)?;

@@ -12,6 +12,7 @@ pub mod mel;
 pub mod resample;
 mod spectrum;
 pub mod wav;
+pub mod capture;
 
 pub use features::{frame_count, frame_features, FrameAnalyzer, WINDOW};
 pub use mel::LogMel;

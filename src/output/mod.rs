@@ -3,6 +3,7 @@
 
 mod decode;
 mod mp4;
+pub mod live;
 
 pub use decode::{decode_video, DecodedVideo};
 pub use mp4::{Mp4Settings, Mp4Writer};

@@ -1,0 +1,50 @@
+//! Living under systemd: `sd_notify` messages (READY, STATUS, WATCHDOG, STOPPING) over the
+//! datagram socket named in `$NOTIFY_SOCKET`, the watchdog interval from `$WATCHDOG_USEC`, and
+//! SIGTERM/SIGINT turned into a stop flag. Without systemd every call here is a no-op.
+
+use std::os::unix::net::UnixDatagram;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Sends one notification (`"READY=1"`, `"WATCHDOG=1"`, `"STATUS=…"`); false when there is no
+/// `$NOTIFY_SOCKET` or it cannot be reached.
+pub fn notify(state: &str) -> bool {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return false;
+    };
+    let Ok(sock) = UnixDatagram::unbound() else {
+        return false;
+    };
+    let bytes = path.as_encoded_bytes();
+    let sent = if let Some(name) = bytes.strip_prefix(b"@") {
+        use std::os::linux::net::SocketAddrExt;
+        match std::os::unix::net::SocketAddr::from_abstract_name(name) {
+            Ok(addr) => sock.send_to_addr(state.as_bytes(), &addr),
+            Err(e) => Err(e),
+        }
+    } else {
+        sock.send_to(state.as_bytes(), &path)
+    };
+    sent.is_ok()
+}
+
+/// How often systemd wants a watchdog ping (half of `$WATCHDOG_USEC`), if it wants any for us.
+pub fn watchdog_interval() -> Option<Duration> {
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    if let Some(pid) = std::env::var("WATCHDOG_PID").ok().and_then(|p| p.parse::<u32>().ok()) {
+        if pid != std::process::id() {
+            return None;
+        }
+    }
+    (usec > 0).then(|| Duration::from_micros(usec / 2))
+}
+
+/// A flag set on SIGTERM, SIGINT or SIGHUP.
+pub fn stop_flag() -> std::io::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT, signal_hook::consts::SIGHUP] {
+        signal_hook::flag::register(sig, flag.clone())?;
+    }
+    Ok(flag)
+}

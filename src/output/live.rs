@@ -1,0 +1,456 @@
+//! The live outputs: one GStreamer pipeline fed with each rendered frame and its 40 ms of speech,
+//! teed to any of: a display sink, one H.264 encoder shared by the RTSP server and the MP4
+//! recorder, and a V4L2 output device. Every branch starts with a leaky queue, so a slow sink
+//! drops frames instead of stalling the render or growing memory.
+//!
+//! ```text
+//! appsrc(RGB) ─ videoconvert ─ tee ┬ queue ─ display sink
+//!                                  ├ queue ─ x264enc/… ─ h264parse ─ tee ┬ appsink → RTSP media
+//!                                  │                                     └ splitmuxsink (MP4)
+//!                                  └ queue ─ v4l2sink
+//! appsrc(S16 16 kHz) ─ tee ┬ appsink → RTSP media (Opus)      └ AAC → splitmuxsink
+//! ```
+//! The RTSP server (gst-rtsp-server) runs its own GLib loop on a thread and one *shared* media
+//! for all viewers: it takes the encoded H.264 from the appsink, so there is one encoder however
+//! many watch, and a new viewer triggers a key frame so it starts at once.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use gstreamer as gst;
+use gstreamer_app as gst_app;
+use gstreamer_rtsp_server as rtsp;
+use gstreamer_rtsp_server::prelude::*;
+
+use crate::config::Config;
+use crate::{Error, Result};
+
+fn gst_err(m: impl Into<String>) -> Error {
+    Error::Gst(m.into())
+}
+
+/// The H.264 encoder to use: the configured one, or on "auto" the first hardware encoder this
+/// GStreamer has (Jetson NX/AGX, V4L2 M2M boards, VA-API), else x264.
+pub fn choose_encoder(cfg: &Config) -> Result<String> {
+    let want = cfg.output.encoder.0.as_str();
+    if want != "auto" {
+        if gst::ElementFactory::find(want).is_none() {
+            return Err(gst_err(format!("output.encoder \"{want}\" is not available in this GStreamer installation")));
+        }
+        return Ok(want.into());
+    }
+    for hw in ["nvv4l2h264enc", "v4l2h264enc", "vaapih264enc"] {
+        if gst::ElementFactory::find(hw).is_some() {
+            return Ok(hw.into());
+        }
+    }
+    if gst::ElementFactory::find("x264enc").is_some() {
+        return Ok("x264enc".into());
+    }
+    Err(gst_err("no H.264 encoder: install gstreamer1.0-plugins-ugly (x264enc)"))
+}
+
+fn encoder_launch(name: &str, fps: u32, kbps: u32) -> String {
+    match name {
+        "x264enc" => format!(
+            "x264enc tune=zerolatency speed-preset=veryfast bitrate={kbps} key-int-max={fps} threads=1 sliced-threads=false"
+        ),
+        "nvv4l2h264enc" => format!("nvvidconv ! video/x-raw(memory:NVMM),format=I420 ! nvv4l2h264enc bitrate={} iframeinterval={fps} insert-sps-pps=true maxperf-enable=true", kbps * 1000),
+        "v4l2h264enc" => format!("v4l2h264enc extra-controls=\"controls,video_bitrate={},h264_i_frame_period={fps}\"", kbps * 1000),
+        other => format!("{other} bitrate={kbps} keyframe-period={fps}"),
+    }
+}
+
+/// The display sink: the configured one, or on "auto" kmssink when a DRM device exists (no
+/// desktop), ximagesink when an X display is set, else an error naming the fix.
+pub fn choose_display_sink(cfg: &Config) -> Result<String> {
+    let want = cfg.output.display.sink.as_str();
+    let pick = if want != "auto" {
+        want.to_string()
+    } else if std::env::var_os("DISPLAY").is_some() {
+        "ximagesink".into()
+    } else if Path::new("/dev/dri/card0").exists() {
+        if gst::ElementFactory::find("nvdrmvideosink").is_some() { "nvdrmvideosink".into() } else { "kmssink".into() }
+    } else {
+        return Err(gst_err(
+            "output.display: no display found (no /dev/dri/card0, no $DISPLAY); set output.display.enabled = false or name a sink",
+        ));
+    };
+    if gst::ElementFactory::find(&pick).is_none() {
+        let pkg = if pick.starts_with('x') { "gstreamer1.0-x" } else { "gstreamer1.0-plugins-bad" };
+        return Err(gst_err(format!("output.display.sink \"{pick}\" is not available; install {pkg}")));
+    }
+    Ok(pick)
+}
+
+/// The encoded stream and raw speech that the RTSP media takes from the main pipeline.
+#[derive(Default)]
+struct RtspFeed {
+    /// The current shared media's sources, while a media exists.
+    video: Option<gst_app::AppSrc>,
+    audio: Option<gst_app::AppSrc>,
+    /// Ask the encoder for a key frame at the next chance (a viewer just joined).
+    want_key: bool,
+}
+
+/// The RTSP server: its own GLib main loop on a thread; stops when dropped.
+pub struct RtspServer {
+    main_loop: gst::glib::MainLoop,
+    thread: Option<std::thread::JoinHandle<()>>,
+    feed: Arc<Mutex<RtspFeed>>,
+    pub url_path: String,
+    pub port: u16,
+    pool: rtsp::RTSPSessionPool,
+}
+
+impl Drop for RtspServer {
+    fn drop(&mut self) {
+        self.main_loop.quit();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl RtspServer {
+    pub fn start(cfg: &Config) -> Result<RtspServer> {
+        gst::init().map_err(|e| gst_err(format!("cannot initialise GStreamer: {e}")))?;
+        let r = &cfg.output.rtsp;
+        let addr: std::net::SocketAddr =
+            r.listen.parse().map_err(|_| gst_err(format!("output.rtsp.listen \"{}\" is not ADDRESS:PORT", r.listen)))?;
+        // Fail now, with the reason, when the port is taken (the server would only log it).
+        std::net::TcpListener::bind(addr).map_err(|e| gst_err(format!("output.rtsp.listen {addr}: {e}")))?;
+        let feed = Arc::new(Mutex::new(RtspFeed::default()));
+        let ctx = gst::glib::MainContext::new();
+        let main_loop = gst::glib::MainLoop::new(Some(&ctx), false);
+        let server = rtsp::RTSPServer::new();
+        server.set_address(&addr.ip().to_string());
+        server.set_service(&addr.port().to_string());
+        let pool = rtsp::RTSPSessionPool::new();
+        pool.set_max_sessions(r.max_sessions);
+        server.set_session_pool(Some(&pool));
+        let timeout = r.session_timeout_s;
+        server.connect_client_connected(move |_, client| {
+            client.connect_new_session(move |_, session| session.set_timeout(timeout));
+        });
+        let factory = rtsp::RTSPMediaFactory::new();
+        factory.set_shared(true);
+        factory.set_launch(
+            "( appsrc name=v is-live=true format=time do-timestamp=true max-buffers=30 leaky-type=downstream \
+               caps=video/x-h264,stream-format=byte-stream,alignment=au \
+               ! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 config-interval=-1 \
+               appsrc name=a is-live=true format=time do-timestamp=true max-buffers=50 leaky-type=downstream \
+               caps=audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved \
+               ! audioconvert ! opusenc bitrate=32000 ! rtpopuspay name=pay1 pt=97 )",
+        );
+        let f = feed.clone();
+        factory.connect_media_configure(move |_, media| {
+            let bin = media.element();
+            let bin = bin.downcast_ref::<gst::Bin>();
+            let get = |n: &str| bin.and_then(|b| b.by_name(n)).and_then(|e| e.downcast::<gst_app::AppSrc>().ok());
+            let mut feed = f.lock().unwrap_or_else(|p| p.into_inner());
+            feed.video = get("v");
+            feed.audio = get("a");
+            feed.want_key = true;
+            let f2 = f.clone();
+            media.connect_unprepared(move |_| {
+                let mut feed = f2.lock().unwrap_or_else(|p| p.into_inner());
+                feed.video = None;
+                feed.audio = None;
+            });
+            log::info!("rtsp: stream started for a viewer");
+        });
+        let mounts = server.mount_points().ok_or_else(|| gst_err("RTSP server has no mount points"))?;
+        mounts.add_factory(&r.path, factory);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let ml = main_loop.clone();
+        let pool2 = pool.clone();
+        let thread = std::thread::Builder::new()
+            .name("speakface-rtsp".into())
+            .spawn(move || {
+                let res = ctx.with_thread_default(|| {
+                    let id = server.attach(Some(&ctx));
+                    // Expired sessions (viewers that vanished without TEARDOWN) are removed here.
+                    let p = pool2.clone();
+                    gst::glib::timeout_add_seconds(2, move || {
+                        p.cleanup();
+                        gst::glib::ControlFlow::Continue
+                    });
+                    id
+                });
+                match res {
+                    Ok(Ok(_id)) => {
+                        let _ = tx.send(Ok(()));
+                        ml.run();
+                    }
+                    Ok(Err(e)) => {
+                        let _ = tx.send(Err(e.to_string()));
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                    }
+                }
+            })
+            .map_err(|e| gst_err(format!("cannot start the RTSP thread: {e}")))?;
+        match rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(gst_err(format!("RTSP server on {addr}: {e}"))),
+            Err(_) => return Err(gst_err(format!("RTSP server on {addr} did not start"))),
+        }
+        log::info!("rtsp: serving rtsp://{}{}", addr, r.path);
+        Ok(RtspServer { main_loop, thread: Some(thread), feed, url_path: r.path.clone(), port: addr.port(), pool })
+    }
+
+    /// Viewers' sessions open now.
+    pub fn sessions(&self) -> u32 {
+        self.pool.n_sessions() as u32
+    }
+}
+
+/// Recording settings resolved at start.
+struct Record {
+    dir: PathBuf,
+    min_free_mb: u64,
+}
+
+/// The live output pipeline. `push` hands it one frame and that frame's speech.
+pub struct LiveOutput {
+    pipeline: gst::Pipeline,
+    video: gst_app::AppSrc,
+    audio: gst_app::AppSrc,
+    width: u32,
+    height: u32,
+    record: Option<Record>,
+    pub encoder: Option<String>,
+    pub display_sink: Option<String>,
+}
+
+impl Drop for LiveOutput {
+    fn drop(&mut self) {
+        // Let the recorder finish its segment, briefly.
+        if self.record.is_some() {
+            let _ = self.video.end_of_stream();
+            let _ = self.audio.end_of_stream();
+            if let Some(bus) = self.pipeline.bus() {
+                let _ = bus.timed_pop_filtered(gst::ClockTime::from_seconds(3), &[gst::MessageType::Eos, gst::MessageType::Error]);
+            }
+        }
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// Free megabytes on the file system holding `dir`.
+pub fn free_mb(dir: &Path) -> Option<u64> {
+    let out = std::process::Command::new("df").arg("-Pk").arg(dir).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let avail_kb: u64 = text.lines().nth(1)?.split_whitespace().nth(3)?.parse().ok()?;
+    Some(avail_kb / 1024)
+}
+
+/// Our segments in `dir`, oldest (lowest number) first.
+fn segments(dir: &Path) -> Vec<(u64, PathBuf)> {
+    let mut v: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            let n = name.strip_prefix("speakface-")?.strip_suffix(".mp4")?.parse().ok()?;
+            Some((n, e.path()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Deletes the oldest segments (keeping the newest, being written) until `min_free_mb` is free.
+/// Returns how many were deleted.
+pub fn enforce_free_space(dir: &Path, min_free_mb: u64) -> usize {
+    let mut deleted = 0;
+    let segs = segments(dir);
+    for (_, path) in segs.iter().take(segs.len().saturating_sub(1)) {
+        match free_mb(dir) {
+            Some(free) if free < min_free_mb => {
+                if std::fs::remove_file(path).is_ok() {
+                    log::warn!("record: deleted {} to keep {min_free_mb} MB free", path.display());
+                    deleted += 1;
+                }
+            }
+            _ => break,
+        }
+    }
+    deleted
+}
+
+impl LiveOutput {
+    /// Builds and starts the pipeline for the enabled outputs. `rtsp` is the running server (when
+    /// `output.rtsp.enabled`).
+    pub fn start(cfg: &Config, rtsp: Option<&RtspServer>) -> Result<LiveOutput> {
+        gst::init().map_err(|e| gst_err(format!("cannot initialise GStreamer: {e}")))?;
+        let o = &cfg.output;
+        let (w, h, fps) = (cfg.video.width, cfg.video.height, cfg.video.fps);
+        let leaky = "queue leaky=downstream max-size-buffers=3 max-size-bytes=0 max-size-time=0";
+        let mut d = format!(
+            "appsrc name=vsrc is-live=true do-timestamp=true format=time block=false max-buffers=3 leaky-type=downstream \
+             caps=video/x-raw,format=RGB,width={w},height={h},framerate={fps}/1 \
+             ! videoconvert ! video/x-raw,format=I420 ! tee name=vt allow-not-linked=true \
+             appsrc name=asrc is-live=true do-timestamp=true format=time block=false max-buffers=10 leaky-type=downstream \
+             caps=audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved ! tee name=at allow-not-linked=true "
+        );
+        // Keep the tees linked even with no output, so pushing never errors.
+        d += &format!("vt. ! {leaky} ! fakesink sync=false async=false at. ! {leaky} ! fakesink sync=false async=false ");
+        let mut display_sink = None;
+        if o.display.enabled {
+            let sink = choose_display_sink(cfg)?;
+            d += &format!("vt. ! {leaky} ! videoconvert ! {sink} name=display sync=false ");
+            display_sink = Some(sink);
+        }
+        let mut encoder = None;
+        let mut record = None;
+        if rtsp.is_some() || o.record.enabled {
+            let enc = choose_encoder(cfg)?;
+            d += &format!(
+                "vt. ! {leaky} ! {} ! h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! tee name=ht allow-not-linked=true ",
+                encoder_launch(&enc, fps, cfg.video.bitrate_kbps)
+            );
+            encoder = Some(enc);
+            if rtsp.is_some() {
+                d += "ht. ! queue leaky=downstream max-size-buffers=30 max-size-bytes=0 max-size-time=0 \
+                      ! appsink name=rtsp_v sync=false async=false max-buffers=30 drop=true \
+                      at. ! queue leaky=downstream max-size-buffers=50 max-size-bytes=0 max-size-time=0 \
+                      ! appsink name=rtsp_a sync=false async=false max-buffers=50 drop=true ";
+            }
+            if o.record.enabled {
+                let dir = &o.record.dir;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::Output { path: dir.clone(), message: format!("cannot create the recording folder: {e}") })?;
+                let probe = dir.join(".speakface-write-test");
+                std::fs::write(&probe, b"")
+                    .map_err(|e| Error::Output { path: dir.clone(), message: format!("recording folder is not writable: {e}") })?;
+                let _ = std::fs::remove_file(probe);
+                let start = segments(dir).last().map_or(0, |(n, _)| n + 1);
+                let loc = dir.join("speakface-%05d.mp4");
+                let loc = loc.to_string_lossy().replace('"', "\\\"");
+                let ns = o.record.segment_s as u64 * 1_000_000_000;
+                d += &format!(
+                    "ht. ! queue max-size-buffers=60 max-size-bytes=0 max-size-time=0 leaky=downstream ! h264parse \
+                     ! splitmuxsink name=rec location=\"{loc}\" start-index={start} max-size-time={ns} \
+                       muxer-factory=mp4mux muxer-properties=\"properties,fragment-duration=2000\" async-finalize=false \
+                     at. ! queue max-size-buffers=100 max-size-bytes=0 max-size-time=0 leaky=downstream \
+                     ! audioconvert ! audioresample ! avenc_aac ! aacparse ! rec.audio_0 "
+                );
+                enforce_free_space(dir, o.record.min_free_mb);
+                record = Some(Record { dir: dir.clone(), min_free_mb: o.record.min_free_mb });
+            }
+        }
+        if o.v4l2.enabled {
+            let dev = &o.v4l2.device;
+            if !dev.exists() {
+                return Err(Error::Output {
+                    path: dev.clone(),
+                    message: "V4L2 output device does not exist (load v4l2loopback, or set output.v4l2.enabled = false)".into(),
+                });
+            }
+            d += &format!(
+                "vt. ! {leaky} ! videoconvert ! video/x-raw,format=YUY2 ! v4l2sink device=\"{}\" sync=false ",
+                dev.display()
+            );
+        }
+        let pipeline = gst::parse::launch(&d)
+            .map_err(|e| gst_err(format!("cannot build the output pipeline: {e}")))?
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| gst_err("output pipeline is not a pipeline"))?;
+        let get = |n: &str| -> Result<gst_app::AppSrc> {
+            pipeline
+                .by_name(n)
+                .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+                .ok_or_else(|| gst_err(format!("output pipeline has no {n}")))
+        };
+        let video = get("vsrc")?;
+        let audio = get("asrc")?;
+        if let Some(server) = rtsp {
+            for (name, is_video) in [("rtsp_v", true), ("rtsp_a", false)] {
+                let sink = pipeline
+                    .by_name(name)
+                    .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+                    .ok_or_else(|| gst_err(format!("output pipeline has no {name}")))?;
+                let feed = server.feed.clone();
+                sink.set_callbacks(
+                    gst_app::AppSinkCallbacks::builder()
+                        .new_sample(move |s| {
+                            let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                            let mut f = feed.lock().unwrap_or_else(|p| p.into_inner());
+                            if is_video && f.want_key && f.video.is_some() {
+                                f.want_key = false;
+                                let ev = gstreamer_video::UpstreamForceKeyUnitEvent::builder().all_headers(true).build();
+                                if let Some(pad) = s.static_pad("sink") {
+                                    pad.push_event(ev);
+                                }
+                            }
+                            let src = if is_video { f.video.clone() } else { f.audio.clone() };
+                            drop(f);
+                            if let (Some(src), Some(buf)) = (src, sample.buffer()) {
+                                let mut b = buf.copy();
+                                {
+                                    let b = b.make_mut();
+                                    b.set_pts(gst::ClockTime::NONE);
+                                    b.set_dts(gst::ClockTime::NONE);
+                                }
+                                // A media being torn down refuses buffers: that is not our error.
+                                let _ = src.push_buffer(b);
+                            }
+                            Ok(gst::FlowSuccess::Ok)
+                        })
+                        .build(),
+                );
+            }
+        }
+        pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|_| gst_err(format!("output pipeline does not start: {}", first_bus_error(&pipeline).unwrap_or_default())))?;
+        Ok(LiveOutput { pipeline, video, audio, width: w, height: h, record, encoder, display_sink })
+    }
+
+    /// Hands one RGB frame and the speech it shows (16 kHz mono) to every output.
+    pub fn push(&self, rgb: &[u8], speech: &[i16]) -> Result<()> {
+        debug_assert_eq!(rgb.len(), (self.width * self.height * 3) as usize);
+        let vb = gst::Buffer::from_slice(rgb.to_vec());
+        let mut bytes = Vec::with_capacity(speech.len() * 2);
+        for s in speech {
+            bytes.extend_from_slice(&s.to_le_bytes());
+        }
+        let ab = gst::Buffer::from_slice(bytes);
+        // Audio first: its timestamp is taken at push, and it belongs with this frame.
+        self.audio.push_buffer(ab).map_err(|e| gst_err(format!("speech output: {e}")))?;
+        self.video.push_buffer(vb).map_err(|e| gst_err(format!("video output: {e}")))?;
+        Ok(())
+    }
+
+    /// The first error the pipeline reported since the last call, as one line.
+    pub fn poll_error(&self) -> Option<String> {
+        let bus = self.pipeline.bus()?;
+        while let Some(msg) = bus.pop() {
+            match msg.view() {
+                gst::MessageView::Error(e) => return Some(super::mp4::describe_bus_error(&e)),
+                gst::MessageView::Element(e) => {
+                    if e.structure().is_some_and(|s| s.name() == "splitmuxsink-fragment-closed") {
+                        if let Some(r) = &self.record {
+                            enforce_free_space(&r.dir, r.min_free_mb);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+fn first_bus_error(p: &gst::Pipeline) -> Option<String> {
+    let bus = p.bus()?;
+    let msg = bus.timed_pop_filtered(gst::ClockTime::from_mseconds(500), &[gst::MessageType::Error])?;
+    match msg.view() {
+        gst::MessageView::Error(e) => Some(super::mp4::describe_bus_error(&e)),
+        _ => None,
+    }
+}
