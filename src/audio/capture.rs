@@ -216,11 +216,16 @@ const EPIPE: i32 = 32;
 
 /// Consecutive failed reads after which the device counts as gone.
 const MAX_FAILED_READS: u32 = 5;
+/// Bit-identical, non-silent periods in a row after which the source counts as dead: a microphone
+/// never repeats itself exactly, but a feed whose producer died can (ALSA's file plugin repeats
+/// its last period at the end of its input; some loopbacks do the same).
+const MAX_REPEATED_PERIODS: u32 = 25;
 
 fn alsa_loop(device: &str, ring: &AudioRing, st: &CaptureStatus, stop: &AtomicBool) {
     let mut backoff = Duration::from_millis(250);
     let mut in_outage = false;
     let mut raw = vec![0i16; PERIOD_FRAMES];
+    let mut prev = vec![0i16; PERIOD_FRAMES];
     let mut samples = vec![0f32; PERIOD_FRAMES];
     while !stop.load(Ordering::SeqCst) {
         let pcm = match open_alsa(device) {
@@ -256,10 +261,25 @@ fn alsa_loop(device: &str, ring: &AudioRing, st: &CaptureStatus, stop: &AtomicBo
         backoff = Duration::from_millis(250);
         st.set_error(None);
         let mut failed = 0u32;
+        let mut repeats = 0u32;
         while !stop.load(Ordering::SeqCst) {
             match io.readi(&mut raw) {
                 Ok(n) if n > 0 => {
                     failed = 0;
+                    if n == PERIOD_FRAMES && raw == prev && raw.iter().any(|&s| s != 0) {
+                        repeats += 1;
+                        if repeats >= MAX_REPEATED_PERIODS {
+                            st.outages.fetch_add(1, Ordering::Relaxed);
+                            st.running.store(false, Ordering::SeqCst);
+                            st.set_error(Some(format!("capture device '{device}' repeats one period: its source is gone")));
+                            log::warn!("audio: capture device '{device}' repeats the same period (its source is gone); re-opening, animating idle meanwhile");
+                            in_outage = true;
+                            break;
+                        }
+                        continue;
+                    }
+                    repeats = 0;
+                    prev.copy_from_slice(&raw);
                     st.running.store(true, Ordering::SeqCst);
                     for (o, &s) in samples.iter_mut().zip(&raw[..n]) {
                         *o = s as f32 / 32768.0;

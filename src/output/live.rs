@@ -135,16 +135,37 @@ impl RtspServer {
         });
         let factory = rtsp::RTSPMediaFactory::new();
         factory.set_shared(true);
+        // A viewer may SETUP only some streams (video-only recorders do). The payloader of a
+        // stream nobody set up returns not-linked, which would stop the shared media for every
+        // viewer; the `tee allow-not-linked=true` before each payloader turns that into OK.
         factory.set_launch(
             "( appsrc name=v is-live=true format=time do-timestamp=true max-buffers=30 leaky-type=downstream \
                caps=video/x-h264,stream-format=byte-stream,alignment=au \
-               ! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 config-interval=-1 \
+               ! h264parse config-interval=-1 ! tee allow-not-linked=true ! rtph264pay name=pay0 pt=96 config-interval=-1 \
                appsrc name=a is-live=true format=time do-timestamp=true max-buffers=50 leaky-type=downstream \
                caps=audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved \
-               ! audioconvert ! opusenc bitrate=32000 ! rtpopuspay name=pay1 pt=97 )",
+               ! audioconvert ! opusenc bitrate=32000 ! tee allow-not-linked=true ! rtpopuspay name=pay1 pt=97 )",
         );
         let f = feed.clone();
         factory.connect_media_configure(move |_, media| {
+            // Hold one preparation of our own so the shared media outlives its viewers: when the
+            // last one leaves it is not torn down, so a viewer arriving at that moment cannot be
+            // handed a half-unprepared media (gst-rtsp-server answers 503 then), and a new viewer
+            // joins a running stream instead of waiting for a new pipeline. It costs one Opus
+            // encoder running while nobody watches.
+            // Taken once the media is prepared, from another thread (prepare() takes the
+            // media's lock, which the signal holds).
+            let held = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            media.connect_prepared(move |m| {
+                if !held.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    let m = m.clone();
+                    std::thread::spawn(move || {
+                        if m.prepare(None).is_err() {
+                            log::warn!("rtsp: could not keep the stream prepared; it restarts per viewer");
+                        }
+                    });
+                }
+            });
             let bin = media.element();
             let bin = bin.downcast_ref::<gst::Bin>();
             let get = |n: &str| bin.and_then(|b| b.by_name(n)).and_then(|e| e.downcast::<gst_app::AppSrc>().ok());
@@ -172,10 +193,12 @@ impl RtspServer {
                     let id = server.attach(Some(&ctx));
                     // Expired sessions (viewers that vanished without TEARDOWN) are removed here.
                     let p = pool2.clone();
-                    gst::glib::timeout_add_seconds(2, move || {
+                    // On this loop's context (timeout_add_seconds would use the global one).
+                    gst::glib::source::timeout_source_new_seconds(2, Some("rtsp-cleanup"), gst::glib::Priority::DEFAULT, move || {
                         p.cleanup();
                         gst::glib::ControlFlow::Continue
-                    });
+                    })
+                    .attach(Some(&ctx));
                     id
                 });
                 match res {

@@ -1,0 +1,463 @@
+//! The live daemon through its real parts: `speakface run` as a process, speech from an ALSA
+//! capture PCM (the ALSA `file` plugin reading a FIFO that this test feeds at real-time speed, so
+//! no sound hardware is needed), video to real RTSP clients (GStreamer's rtspsrc, and a minimal
+//! hand-written RTSP/TCP client for the connect/disconnect churn), resources read from /proc.
+
+mod common;
+use common::*;
+
+use std::io::{BufRead, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+
+use speakface::config::Config;
+use speakface::face::idx;
+use speakface::rig::Rig;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(dir: &Path, config: &str, env: &[(&str, &str)]) -> Daemon {
+        let cfg = dir.join("speakface.toml");
+        std::fs::write(&cfg, config).unwrap();
+        let log = dir.join("daemon.log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_speakface"));
+        cmd.args(["run", "--config"]).arg(&cfg);
+        cmd.env("SPEAKFACE_CACHE", dir.join("cache")).env("SPEAKFACE_STATS_S", "1");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
+        Daemon { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn wait_log(&mut self, needle: &str, timeout: Duration) {
+        let until = Instant::now() + timeout;
+        while Instant::now() < until {
+            if self.log().contains(needle) {
+                return;
+            }
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!("daemon exited ({st}) before logging {needle:?}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("daemon did not log {needle:?} within {timeout:?}:\n{}", self.log());
+    }
+
+    fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGTERM, then the exit status must be success within 10 s.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                assert!(st.success(), "daemon exit {st} after SIGTERM:\n{}", self.log());
+                return;
+            }
+            assert!(Instant::now() < until, "daemon ignored SIGTERM:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// (open files, threads, resident kB) of the daemon process.
+    fn resources(&self) -> (usize, usize, u64) {
+        let pid = self.child.id();
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let field = |name: &str| -> u64 {
+            status.lines().find(|l| l.starts_with(name)).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap()
+        };
+        (fds, field("Threads:") as usize, field("VmRSS:"))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The lips' box in the 512×512 output of the default portrait (what the daemon renders).
+fn mouth_box() -> [u32; 4] {
+    let dir = tmpdir("live-rig");
+    std::env::set_var("SPEAKFACE_CACHE", dir.join("cache"));
+    let (img, analysis) = speakface::job::analyze_portrait(&Config::default(), &asset("portraits/default.jpg")).unwrap();
+    let rig = Rig::build(&img, &analysis, 512, 512, 1.0);
+    let ids = idx::UPPER_LIP_OUTER.iter().chain(idx::LOWER_LIP_OUTER.iter());
+    bbox(ids.map(|&i| [rig.rest[i][0], rig.rest[i][1]]), 4.0, 512, 512)
+}
+
+/// One received frame: when it arrived, the dark fraction of the mouth box (an open mouth shows
+/// the dark inside), and a small grey thumbnail of the whole frame (to tell idle motion from a
+/// frozen picture).
+struct Seen {
+    at: Instant,
+    dark: f32,
+    thumb: Vec<u8>,
+}
+
+/// A real RTSP client: rtspsrc → H.264 decode → grey frames.
+struct Viewer {
+    pipeline: gst::Pipeline,
+    frames: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Viewer {
+    fn connect(url: &str, mouth: [u32; 4]) -> Viewer {
+        gst::init().unwrap();
+        let p = gst::parse::launch(&format!(
+            "rtspsrc location={url} protocols=tcp latency=100 ! rtph264depay ! avdec_h264 ! videoconvert \
+             ! video/x-raw,format=GRAY8,width=512,height=512 ! appsink name=s sync=false max-buffers=50 drop=true"
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        let frames = Arc::new(Mutex::new(Vec::new()));
+        let f = frames.clone();
+        let sink = p.by_name("s").unwrap().downcast::<gst_app::AppSink>().unwrap();
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |s| {
+                    let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let buf = sample.buffer().ok_or(gst::FlowError::Error)?;
+                    let map = buf.map_readable().map_err(|_| gst::FlowError::Error)?;
+                    let stride = map.len() / 512;
+                    let px = |x: u32, y: u32| map[y as usize * stride + x as usize];
+                    let (mut dark, mut n) = (0u32, 0u32);
+                    for y in mouth[1]..mouth[3] {
+                        for x in mouth[0]..mouth[2] {
+                            n += 1;
+                            if px(x, y) < 60 {
+                                dark += 1;
+                            }
+                        }
+                    }
+                    let thumb = (0..32 * 32).map(|i| px((i % 32) * 16 + 8, (i / 32) * 16 + 8)).collect();
+                    f.lock().unwrap().push(Seen { at: Instant::now(), dark: dark as f32 / n as f32, thumb });
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+        p.set_state(gst::State::Playing).unwrap();
+        Viewer { pipeline: p, frames }
+    }
+
+    /// Frames that arrived in [from, to).
+    fn between(&self, from: Instant, to: Instant) -> Vec<(f32, Vec<u8>)> {
+        self.frames.lock().unwrap().iter().filter(|s| s.at >= from && s.at < to).map(|s| (s.dark, s.thumb.clone())).collect()
+    }
+
+    fn count(&self) -> usize {
+        self.frames.lock().unwrap().len()
+    }
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+fn std_dev(v: &[f32]) -> f32 {
+    let m = v.iter().sum::<f32>() / v.len().max(1) as f32;
+    (v.iter().map(|x| (x - m) * (x - m)).sum::<f32>() / v.len().max(1) as f32).sqrt()
+}
+
+/// Writes 16 kHz mono S16 into a FIFO at real-time speed, 20 ms at a time, on its own thread;
+/// records when each part started. Stops (closing the FIFO) when `kill` is set.
+struct Feeder {
+    starts: Arc<Mutex<Vec<Instant>>>,
+    kill: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Feeder {
+    fn start(fifo: &Path, parts: Vec<Vec<f32>>) -> Feeder {
+        let starts = Arc::new(Mutex::new(Vec::new()));
+        let kill = Arc::new(AtomicBool::new(false));
+        let (s, k, path) = (starts.clone(), kill.clone(), fifo.to_path_buf());
+        let thread = std::thread::spawn(move || {
+            // Blocks until the daemon opens the capture device (the FIFO's reader).
+            let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            let mut next = Instant::now();
+            for part in parts {
+                s.lock().unwrap().push(Instant::now());
+                for chunk in part.chunks(320) {
+                    if k.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let bytes: Vec<u8> = chunk.iter().flat_map(|x| ((x * 32767.0) as i16).to_le_bytes()).collect();
+                    if f.write_all(&bytes).is_err() {
+                        return;
+                    }
+                    next += Duration::from_millis(20);
+                    std::thread::sleep(next.saturating_duration_since(Instant::now()));
+                }
+            }
+            s.lock().unwrap().push(Instant::now());
+        });
+        Feeder { starts, kill, thread: Some(thread) }
+    }
+
+    fn part_start(&self, i: usize, timeout: Duration) -> Instant {
+        let until = Instant::now() + timeout;
+        loop {
+            if let Some(&t) = self.starts.lock().unwrap().get(i) {
+                return t;
+            }
+            assert!(Instant::now() < until, "feeder did not reach part {i}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill(mut self) {
+        self.kill.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+fn mkfifo(p: &Path) {
+    let _ = std::fs::remove_file(p);
+    assert!(Command::new("mkfifo").arg(p).status().unwrap().success());
+}
+
+fn speech16k() -> Vec<f32> {
+    speakface::audio::read_wav(&asset("speech/demo.wav")).unwrap().mono16k
+}
+
+fn silence(s: f32) -> Vec<f32> {
+    vec![0.0; (s * 16_000.0) as usize]
+}
+
+/// Mouth motion while speech plays vs while it is silent, from one viewer's frames.
+fn mouth_moves(v: &Viewer, from: Instant, to: Instant) -> (f32, usize) {
+    let d: Vec<f32> = v.between(from, to).into_iter().map(|(d, _)| d).collect();
+    (std_dev(&d), d.len())
+}
+
+#[test]
+fn alsa_speech_moves_the_mouth_over_rtsp_and_the_daemon_survives_the_device_vanishing() {
+    let dir = tmpdir("live-alsa");
+    let fifo = dir.join("mic.fifo");
+    mkfifo(&fifo);
+    let asound = dir.join("asound.conf");
+    std::fs::write(
+        &asound,
+        format!(
+            "pcm.testmic {{\n type file\n slave.pcm \"null\"\n file \"/dev/null\"\n infile \"{}\"\n format \"raw\"\n}}\n",
+            fifo.display()
+        ),
+    )
+    .unwrap();
+    let alsa_path = format!("/usr/share/alsa/alsa.conf:{}", asound.display());
+    let port = free_port();
+    let mut d = Daemon::start(
+        &dir,
+        &format!("[audio]\nsource = \"alsa\"\ndevice = \"testmic\"\n[output.rtsp]\nlisten = \"127.0.0.1:{port}\"\n"),
+        &[("ALSA_CONFIG_PATH", &alsa_path)],
+    );
+    let speech = speech16k();
+    let feeder = Feeder::start(&fifo, vec![silence(3.0), speech.clone(), silence(3.0), speech.clone()]);
+    d.wait_log("live: running", Duration::from_secs(60));
+    let viewer = Viewer::connect(&format!("rtsp://127.0.0.1:{port}/avatar"), mouth_box());
+
+    // Phase 1: silence, speech, silence.
+    let speech_at = feeder.part_start(1, Duration::from_secs(30));
+    let quiet_at = feeder.part_start(2, Duration::from_secs(30));
+    let second_at = feeder.part_start(3, Duration::from_secs(30));
+    let (talk, n_talk) = mouth_moves(&viewer, speech_at + Duration::from_millis(500), quiet_at);
+    let (still, n_still) = mouth_moves(&viewer, quiet_at + Duration::from_millis(1000), second_at);
+    let (still0, _) = mouth_moves(&viewer, speech_at - Duration::from_millis(2000), speech_at);
+    eprintln!("mouth dark-fraction std: speech {talk:.4} ({n_talk} frames), silence {still:.4} ({n_still} frames) / {still0:.4} before");
+    assert!(n_talk > 100 && n_still > 25, "too few frames received: {n_talk} / {n_still}\n{}", d.log());
+    assert!(talk > 0.03, "mouth barely moves while speech plays: {talk}");
+    assert!(talk > 4.0 * still.max(still0), "mouth moves in silence as much as in speech: {talk} vs {still} / {still0}");
+
+    // Phase 2: the device dies mid-sentence and its FIFO disappears.
+    std::thread::sleep(Duration::from_millis(2500));
+    feeder.kill();
+    std::fs::remove_file(&fifo).unwrap();
+    let gone_at = Instant::now();
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(d.running(), "daemon died when the device vanished:\n{}", d.log());
+    let log = d.log();
+    assert!(log.contains("source is gone") || log.contains("lost"), "no outage logged:\n{log}");
+    let idle = viewer.between(gone_at + Duration::from_millis(1500), Instant::now());
+    assert!(idle.len() > 50, "frames stopped during the outage: {}", idle.len());
+    let idle_mouth: Vec<f32> = idle.iter().map(|(d, _)| *d).collect();
+    assert!(std_dev(&idle_mouth) < talk / 4.0, "mouth moves with no device: {}", std_dev(&idle_mouth));
+    // Still animating, not a frozen picture: the frames differ over the outage.
+    let changed = idle.windows(2).filter(|w| w[0].1 != w[1].1).count();
+    assert!(changed > 0, "the picture froze during the outage");
+
+    // Phase 3: the device comes back; speech moves the mouth again.
+    mkfifo(&fifo);
+    let feeder = Feeder::start(&fifo, vec![silence(0.5), speech.clone(), silence(1.0)]);
+    let back_speech = feeder.part_start(1, Duration::from_secs(30));
+    let back_end = feeder.part_start(2, Duration::from_secs(30));
+    let (talk2, n2) = mouth_moves(&viewer, back_speech + Duration::from_millis(500), back_end);
+    eprintln!("after the device returned: speech std {talk2:.4} ({n2} frames)");
+    assert!(talk2 > 0.03 && n2 > 100, "mouth does not follow speech after the device returned: {talk2} ({n2} frames)\n{}", d.log());
+    d.wait_log("is back", Duration::from_secs(5));
+    feeder.kill();
+    let log = d.log();
+    for line in log.lines().filter(|l| l.contains("stats:")).take(3) {
+        eprintln!("{line}");
+    }
+    drop(viewer);
+    d.stop();
+}
+
+/// DESCRIBE, SETUP (RTP over the RTSP connection), PLAY, wait for media, then TEARDOWN or just
+/// hang up. Returns bytes of media received.
+fn rtsp_cycle(port: u16, teardown: bool) -> usize {
+    let url = format!("rtsp://127.0.0.1:{port}/avatar");
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+    let mut request = |s: &mut TcpStream, r: &mut std::io::BufReader<TcpStream>, line: &str, seq: u32, extra: &str| -> (String, String) {
+        write!(s, "{line} RTSP/1.0\r\nCSeq: {seq}\r\nUser-Agent: speakface-test\r\n{extra}\r\n").unwrap();
+        let mut head = String::new();
+        loop {
+            let mut l = String::new();
+            r.read_line(&mut l).unwrap();
+            if l.is_empty() || l == "\r\n" {
+                break;
+            }
+            head.push_str(&l);
+        }
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length:").or_else(|| l.strip_prefix("content-length:")))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        let mut body = vec![0; len];
+        r.read_exact(&mut body).unwrap();
+        assert!(head.starts_with("RTSP/1.0 200"), "{line}: {head}");
+        (head, String::from_utf8_lossy(&body).into_owned())
+    };
+    let (_, sdp) = request(&mut s, &mut r, &format!("DESCRIBE {url}"), 1, "Accept: application/sdp\r\n");
+    let control = sdp.lines().find_map(|l| l.strip_prefix("a=control:")).filter(|c| c.contains("stream=0")).unwrap_or("stream=0").trim().to_string();
+    let track = if control.starts_with("rtsp://") { control } else { format!("{url}/{control}") };
+    let (head, _) = request(&mut s, &mut r, &format!("SETUP {track}"), 2, "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n");
+    let session = head.lines().find_map(|l| l.strip_prefix("Session:")).unwrap().split(';').next().unwrap().trim().to_string();
+    write!(s, "PLAY {url} RTSP/1.0\r\nCSeq: 3\r\nSession: {session}\r\n\r\n").unwrap();
+    let reply = next_reply(&mut r, &mut 0);
+    assert!(reply.starts_with("RTSP/1.0 200"), "PLAY: {reply}");
+    // Media: interleaved RTP frames on the connection.
+    let mut got = 0;
+    while got < 2000 {
+        got += next_frame(&mut r).expect("a reply where media was expected");
+    }
+    if teardown {
+        write!(s, "TEARDOWN {url} RTSP/1.0\r\nCSeq: 4\r\nSession: {session}\r\n\r\n").unwrap();
+        let reply = next_reply(&mut r, &mut got);
+        assert!(reply.starts_with("RTSP/1.0 200"), "TEARDOWN: {reply}");
+    }
+    got
+}
+
+/// Reads one interleaved frame ($, channel, 16-bit length, data) and returns its length, or
+/// None when the next message is an RTSP reply (its first byte is consumed).
+fn next_frame(r: &mut impl Read) -> Option<usize> {
+    let mut b = [0u8; 1];
+    r.read_exact(&mut b).unwrap();
+    if b[0] != b'$' {
+        return None;
+    }
+    let mut h = [0u8; 3];
+    r.read_exact(&mut h).unwrap();
+    let mut data = vec![0; u16::from_be_bytes([h[1], h[2]]) as usize];
+    r.read_exact(&mut data).unwrap();
+    Some(data.len())
+}
+
+/// Skips interleaved frames (counting their bytes into `media`) up to the next RTSP reply and
+/// returns its head.
+fn next_reply(r: &mut impl Read, media: &mut usize) -> String {
+    let mut head = b"R".to_vec();
+    loop {
+        match next_frame(r) {
+            Some(n) => *media += n,
+            None => break,
+        }
+    }
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        r.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+#[test]
+fn five_viewers_at_once_and_200_reconnects_leave_the_daemon_flat() {
+    let dir = tmpdir("live-rtsp");
+    let port = free_port();
+    let mut d = Daemon::start(
+        &dir,
+        &format!(
+            "[audio]\nsource = \"file\"\nfiles = [\"{}\"]\n[output.rtsp]\nlisten = \"127.0.0.1:{port}\"\nsession_timeout_s = 5\nmax_sessions = 64\n",
+            asset("speech/demo.wav").display()
+        ),
+        &[],
+    );
+    d.wait_log("live: running", Duration::from_secs(60));
+    let url = format!("rtsp://127.0.0.1:{port}/avatar");
+    let mouth = mouth_box();
+    let viewers: Vec<Viewer> = (0..5).map(|_| Viewer::connect(&url, mouth)).collect();
+    std::thread::sleep(Duration::from_secs(6));
+    let counts: Vec<usize> = viewers.iter().map(Viewer::count).collect();
+    eprintln!("frames received by five viewers in 6 s: {counts:?}");
+    assert!(counts.iter().all(|&c| c >= 50), "a viewer starved: {counts:?}\n{}", d.log());
+    drop(viewers);
+
+    for i in 0..20 {
+        assert!(rtsp_cycle(port, i % 2 == 0) > 0);
+    }
+    std::thread::sleep(Duration::from_secs(8));
+    let before = d.resources();
+    let t = Instant::now();
+    for i in 0..200 {
+        assert!(rtsp_cycle(port, i % 2 == 0) > 0, "cycle {i} got no media");
+    }
+    eprintln!("200 connect/play/disconnect cycles in {:.1} s", t.elapsed().as_secs_f32());
+    // Hang-ups without TEARDOWN expire after session_timeout_s = 5 (gst-rtsp-server adds 5 s of
+    // grace; the pool is swept every 2 s).
+    std::thread::sleep(Duration::from_secs(14));
+    let after = d.resources();
+    eprintln!("(open files, threads, RSS kB) before {before:?}, after {after:?}");
+    assert!(after.0 <= before.0 + 2, "open files grew: {before:?} -> {after:?}");
+    assert!(after.1 <= before.1 + 2, "threads grew: {before:?} -> {after:?}");
+    assert!(after.2 <= before.2 + 8 * 1024, "memory grew by more than 8 MB: {before:?} -> {after:?}");
+    let last_stats = d.log().lines().filter(|l| l.contains("stats:")).last().unwrap_or_default().to_string();
+    assert!(last_stats.contains("viewers 0"), "sessions left open: {last_stats}");
+    assert!(d.running());
+    d.stop();
+}
