@@ -461,3 +461,59 @@ fn five_viewers_at_once_and_200_reconnects_leave_the_daemon_flat() {
     assert!(d.running());
     d.stop();
 }
+
+#[test]
+fn under_systemd_it_reports_ready_and_feeds_the_watchdog() {
+    let dir = tmpdir("live-notify");
+    let sock_path = dir.join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let mut d = Daemon::start(
+        &dir,
+        &format!(
+            "[audio]\nsource = \"file\"\nfiles = [\"{}\"]\n[output.rtsp]\nenabled = false\n[output.record]\nenabled = true\ndir = \"rec\"\nmin_free_mb = 1\n",
+            asset("speech/demo.wav").display()
+        ),
+        &[("NOTIFY_SOCKET", sock_path.to_str().unwrap()), ("WATCHDOG_USEC", "1000000")],
+    );
+    let mut msgs = Vec::new();
+    let until = Instant::now() + Duration::from_secs(60);
+    let mut buf = [0u8; 4096];
+    while Instant::now() < until && msgs.iter().filter(|m: &&String| m.contains("WATCHDOG=1")).count() < 3 {
+        if let Ok(n) = sock.recv(&mut buf) {
+            msgs.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    assert!(msgs.first().is_some_and(|m| m.contains("READY=1")), "first message is not READY=1: {msgs:?}\n{}", d.log());
+    assert!(msgs.iter().filter(|m| m.contains("WATCHDOG=1")).count() >= 3, "no watchdog pings: {msgs:?}");
+    assert!(d.running());
+    d.stop();
+    let mut last = String::new();
+    while let Ok(n) = sock.recv(&mut buf) {
+        last = String::from_utf8_lossy(&buf[..n]).into_owned();
+    }
+    assert!(last.contains("STOPPING=1"), "no STOPPING=1 at shutdown (last: {last:?})");
+    // The recording it made meanwhile is a playable MP4 segment.
+    let seg = dir.join("rec/speakface-00000.mp4");
+    let video = speakface::output::decode_video(&seg, Some(25)).unwrap_or_else(|e| panic!("{}: {e}", seg.display()));
+    assert_eq!((video.width, video.height), (512, 512));
+    assert!(video.frames.len() >= 25, "{} frames in {}", video.frames.len(), seg.display());
+}
+
+/// The shipped unit passes `systemd-analyze verify` (any output counts as a failure: it exits 0
+/// on some errors) once ExecStart points at a binary that exists.
+#[test]
+fn the_systemd_unit_verifies() {
+    let dir = tmpdir("unit");
+    let unit = std::fs::read_to_string(root().join("systemd/speakface.service")).unwrap();
+    let bin = env!("CARGO_BIN_EXE_speakface");
+    assert!(unit.contains("Type=notify") && unit.contains("WatchdogSec="), "unit lost Type=notify or its watchdog");
+    std::fs::write(dir.join("speakface.service"), unit.replace("/usr/bin/speakface", bin)).unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(dir.join("speakface.service"))
+        .output()
+        .expect("systemd-analyze (package systemd; scripts/setup.sh installs it)");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.trim().is_empty(), "systemd-analyze verify: {text}");
+}
