@@ -808,6 +808,47 @@ pub fn write_csv(path: &Path, frames: &[MotionFrame]) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// Blinks, head-yaw spread and the largest frame-to-frame breathing step over 2 minutes.
+    fn idle_character(a: &mut Animator) -> (usize, f32, f32) {
+        let still = MouthShape::default();
+        let (mut blinks, mut was_closed) = (0, false);
+        let (mut yaw, mut step) = (Vec::new(), 0.0f32);
+        let mut prev_y = None;
+        for _ in 0..(120 * 25) {
+            let m = a.step(&still);
+            let closed = m.get(Param::EyeBlinkLeft) > 0.5;
+            blinks += (closed && !was_closed) as usize;
+            was_closed = closed;
+            yaw.push(m.get(Param::HeadYaw));
+            let y = m.get(Param::HeadY);
+            if let Some(p) = prev_y {
+                step = step.max((y - p as f32).abs());
+            }
+            prev_y = Some(y);
+            assert_eq!(m.get(Param::JawOpen), 0.0, "mouth opens with no speech");
+        }
+        let mean = yaw.iter().sum::<f32>() / yaw.len() as f32;
+        let sd = (yaw.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / yaw.len() as f32).sqrt();
+        (blinks, sd, step)
+    }
+
+    #[test]
+    fn the_hundredth_hour_idles_like_the_first() {
+        let s = MotionSettings::default();
+        let mut first = Animator::new(s.clone());
+        let mut late = Animator::new(s);
+        late.frame = 100 * 3600 * 25;
+        late.next_blink += late.time_s();
+        late.next_saccade += late.time_s();
+        let (b0, sd0, step0) = idle_character(&mut first);
+        let (b1, sd1, step1) = idle_character(&mut late);
+        // Same kind of motion: blinks every few seconds, the head wandering by about the same
+        // amount, breathing as smooth (f32 seconds would step the breathing in 30 ms jumps).
+        assert!((20..=70).contains(&b0) && (20..=70).contains(&b1), "blinks in 2 min: {b0} vs {b1}");
+        assert!(sd1 > 0.5 * sd0 && sd1 < 2.0 * sd0, "head yaw spread {sd0} vs {sd1}");
+        assert!(step1 < 2.0 * step0 + 1e-6, "breathing step {step0} vs {step1}");
+    }
+
     fn speech_like(n: usize) -> Vec<FrameFeatures> {
         // 1 s silence, then alternating vowel-ish and closure frames, then silence.
         (0..n)
