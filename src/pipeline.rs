@@ -25,7 +25,7 @@ use crate::render::Renderer;
 use crate::rig::Rig;
 use crate::{daemon, job, Error, Result};
 
-/// Live figures, shared with the stats log, the watchdog and (later) the control API.
+/// Live figures, shared with the stats log and (later) the control API.
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub frames_out: AtomicU64,
@@ -35,8 +35,6 @@ pub struct Metrics {
     pub ticks_without_audio: AtomicU64,
     /// Output pipeline restarts after an error.
     pub output_restarts: AtomicU64,
-    /// Monotonic milliseconds (since the engine started) of the last frame handed out.
-    pub last_frame_ms: AtomicU64,
     window: Mutex<StatsWindow>,
 }
 
@@ -248,7 +246,6 @@ pub fn run(cfg: &Config, stop: &AtomicBool) -> Result<()> {
                 .map(|&(_, at)| done.duration_since(at).as_secs_f32() * 1000.0);
             metrics.record(latency, render_ms);
             metrics.frames_out.fetch_add(1, Ordering::Relaxed);
-            metrics.last_frame_ms.store(t0.elapsed().as_millis() as u64, Ordering::Relaxed);
         }
         // --- housekeeping ----------------------------------------------------------------
         if !ready && metrics.frames_out.load(Ordering::Relaxed) > 0 {

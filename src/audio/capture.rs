@@ -150,6 +150,14 @@ impl CaptureStatus {
     fn set_error(&self, e: Option<String>) {
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = e;
     }
+
+    /// The running device stopped delivering: counts the outage, records why and logs it once.
+    fn lost(&self, device: &str, why: &str) {
+        self.outages.fetch_add(1, Ordering::Relaxed);
+        self.running.store(false, Ordering::SeqCst);
+        self.set_error(Some(format!("capture device '{device}': {why}")));
+        log::warn!("audio: capture device '{device}' {why}; re-opening, animating idle meanwhile");
+    }
 }
 
 /// Where live speech comes from.
@@ -269,10 +277,7 @@ fn alsa_loop(device: &str, ring: &AudioRing, st: &CaptureStatus, stop: &AtomicBo
                     if n == PERIOD_FRAMES && raw == prev && raw.iter().any(|&s| s != 0) {
                         repeats += 1;
                         if repeats >= MAX_REPEATED_PERIODS {
-                            st.outages.fetch_add(1, Ordering::Relaxed);
-                            st.running.store(false, Ordering::SeqCst);
-                            st.set_error(Some(format!("capture device '{device}' repeats one period: its source is gone")));
-                            log::warn!("audio: capture device '{device}' repeats the same period (its source is gone); re-opening, animating idle meanwhile");
+                            st.lost(device, "repeats the same period (its source is gone)");
                             in_outage = true;
                             break;
                         }
@@ -293,19 +298,14 @@ fn alsa_loop(device: &str, ring: &AudioRing, st: &CaptureStatus, stop: &AtomicBo
                         st.overruns.fetch_add(1, Ordering::Relaxed);
                     }
                     if failed >= MAX_FAILED_READS || pcm.try_recover(e, true).is_err() {
-                        st.outages.fetch_add(1, Ordering::Relaxed);
-                        st.running.store(false, Ordering::SeqCst);
-                        st.set_error(Some(format!("capture device '{device}': {e}")));
-                        log::warn!("audio: capture device '{device}' lost ({e}); re-opening, animating idle meanwhile");
+                        st.lost(device, &format!("lost ({e})"));
                         in_outage = true;
                         break;
                     }
                 }
             }
             if failed >= MAX_FAILED_READS {
-                st.running.store(false, Ordering::SeqCst);
-                log::warn!("audio: capture device '{device}' delivers nothing; re-opening");
-                st.outages.fetch_add(1, Ordering::Relaxed);
+                st.lost(device, "delivers nothing");
                 in_outage = true;
                 break;
             }
