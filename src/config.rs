@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::motion::{Emotion, Gaze, MotionSettings};
 use crate::{Error, Result};
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub portrait: PortraitConfig,
@@ -20,10 +20,77 @@ pub struct Config {
     pub cache: CacheConfig,
     pub audio: AudioConfig,
     pub output: OutputConfig,
+    pub daemon: DaemonConfig,
+    pub api: ApiConfig,
+    pub tts: TtsConfig,
+}
+
+/// The daemon's own state and housekeeping (`speakface run`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// Writable folder for uploaded portraits, the audit log and the API token. Default:
+    /// systemd's `$STATE_DIRECTORY`, else /var/lib/speakface for root, else
+    /// `~/.local/state/speakface`. Relative to the config file.
+    pub state_dir: Option<PathBuf>,
+    /// Reload when the config file changes on disk (checked every 2 s), as on SIGHUP.
+    pub watch_config: bool,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig { state_dir: None, watch_config: true }
+    }
+}
+
+/// The remote control API (HTTP, bearer token).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    pub enabled: bool,
+    /// Address and port; localhost by default (put a TLS reverse proxy in front for remote use).
+    pub listen: String,
+    /// File holding the bearer token; default `STATE_DIR/api-token`, created with a random token
+    /// on first start when missing.
+    pub token_file: Option<PathBuf>,
+    /// Largest request body (portrait image, WAV) in MiB.
+    pub max_upload_mb: u32,
+    /// Failed authentications allowed per client address per minute before it is refused with 429.
+    pub max_auth_failures_per_min: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            enabled: true,
+            listen: "127.0.0.1:8080".into(),
+            token_file: None,
+            max_upload_mb: 20,
+            max_auth_failures_per_min: 5,
+        }
+    }
+}
+
+/// Text to speech for `POST /v1/say`: an offline engine run as a command.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TtsConfig {
+    /// The espeak-ng compatible command (reads text on stdin, writes WAV with --stdout).
+    pub command: String,
+    /// Default voice (`espeak-ng --voices` lists them: en-us, fr, es, de, cmn, …).
+    pub voice: String,
+    /// Words per minute.
+    pub rate_wpm: u32,
+}
+
+impl Default for TtsConfig {
+    fn default() -> Self {
+        TtsConfig { command: "espeak-ng".into(), voice: "en-us".into(), rate_wpm: 160 }
+    }
 }
 
 /// Live speech in (`speakface run`).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AudioConfig {
     /// "alsa" (a capture device) or "file" (a playlist of WAV files).
@@ -46,7 +113,7 @@ impl Default for AudioConfig {
 }
 
 /// Where the live video goes (`speakface run`): any combination, fed from one render.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutputConfig {
     /// H.264 encoder: "auto" (the board's hardware encoder where GStreamer has one, else x264),
@@ -58,7 +125,7 @@ pub struct OutputConfig {
     pub v4l2: V4l2Config,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(transparent)]
 pub struct EncoderName(pub String);
 
@@ -68,7 +135,7 @@ impl Default for EncoderName {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DisplayConfig {
     pub enabled: bool,
@@ -82,7 +149,7 @@ impl Default for DisplayConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RtspConfig {
     pub enabled: bool,
@@ -108,7 +175,7 @@ impl Default for RtspConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RecordConfig {
     pub enabled: bool,
@@ -126,7 +193,7 @@ impl Default for RecordConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct V4l2Config {
     pub enabled: bool,
@@ -140,7 +207,7 @@ impl Default for V4l2Config {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PortraitConfig {
     /// JPEG or PNG portrait; relative paths are relative to the config file.
@@ -149,7 +216,7 @@ pub struct PortraitConfig {
     pub landmarks: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct VideoConfig {
     pub width: u32,
@@ -165,7 +232,7 @@ impl Default for VideoConfig {
 }
 
 /// `emotion = "happy"` or a blend `emotion = { happy = 0.6, surprised = 0.2 }`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(untagged)]
 pub enum EmotionSpec {
     Name(String),
@@ -173,14 +240,14 @@ pub enum EmotionSpec {
 }
 
 /// `gaze = "camera" | "free"` or fixed angles `gaze = { yaw = 10.0, pitch = -5.0 }`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(untagged)]
 pub enum GazeSpec {
     Mode(String),
     Angles { yaw: f32, pitch: f32 },
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MotionConfig {
     pub emotion: EmotionSpec,
@@ -208,14 +275,14 @@ impl Default for MotionConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelsConfig {
     /// Directory holding `manifest.toml` and the models (default: the installed or source tree's).
     pub dir: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheConfig {
     pub enabled: bool,
@@ -226,6 +293,84 @@ pub struct CacheConfig {
 impl Default for CacheConfig {
     fn default() -> Self {
         CacheConfig { enabled: true, dir: None }
+    }
+}
+
+/// A TTS voice name safe to hand to the engine's command line.
+pub fn valid_voice(v: &str) -> bool {
+    !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_+:".contains(c))
+}
+
+/// Writes `bytes` to `path` so that a reader sees the old file or the new one, never a part:
+/// a temporary file beside it, fsync, rename over, fsync the folder. The file's mode is kept.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+        if let Ok(meta) = std::fs::metadata(path) {
+            f.set_permissions(meta.permissions())?;
+        }
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The parts of the running daemon a config change touches (see `Config::changes`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes {
+    /// Emotion, gaze, intensity, seed: applied to the running animator, the video goes on.
+    pub motion: bool,
+    /// Portrait, landmarks, models, head distance or frame size: a new rig, built beside the old.
+    pub face: bool,
+    /// The speech source: capture restarted.
+    pub audio: bool,
+    /// Any output or video setting: the output pipeline rebuilt.
+    pub outputs: bool,
+    /// The RTSP server rebuilt (its viewers reconnect).
+    pub rtsp: bool,
+    /// Frame rate or size: the engine's clock starts again.
+    pub clock: bool,
+    /// Settings read where they are used (TTS, config watching): nothing to rebuild.
+    pub other: bool,
+    /// Sections that take effect only after a restart.
+    pub restart_only: Vec<&'static str>,
+}
+
+impl Changes {
+    pub fn none(&self) -> bool {
+        !(self.motion || self.face || self.audio || self.outputs || self.rtsp || self.clock || self.other) && self.restart_only.is_empty()
+    }
+
+    /// "motion, outputs" — for replies and the audit log.
+    pub fn describe(&self) -> String {
+        let mut v: Vec<&str> = vec![];
+        for (on, name) in [
+            (self.motion, "motion"),
+            (self.face, "portrait"),
+            (self.audio, "audio"),
+            (self.outputs, "outputs"),
+            (self.rtsp, "rtsp"),
+            (self.other, "settings"),
+        ] {
+            if on {
+                v.push(name);
+            }
+        }
+        if v.is_empty() {
+            "nothing".into()
+        } else {
+            v.join(", ")
+        }
     }
 }
 
@@ -241,13 +386,26 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Config { path: path.to_path_buf(), message: format!("cannot read: {e}") })?;
-        let mut cfg = Config::parse(&text, path)?;
+        Config::from_text(&text, path)
+    }
+
+    /// Parses and validates the text of the config file at `path` (read or about to be written);
+    /// relative paths in it become relative to that file's folder.
+    pub fn from_text(text: &str, path: &Path) -> Result<Config> {
+        let mut cfg = Config::parse(text, path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let record_dir = Some(&mut cfg.output.record.dir);
-        for p in [&mut cfg.portrait.image, &mut cfg.portrait.landmarks, &mut cfg.models.dir, &mut cfg.cache.dir]
-            .into_iter()
-            .flatten()
-            .chain(record_dir)
+        for p in [
+            &mut cfg.portrait.image,
+            &mut cfg.portrait.landmarks,
+            &mut cfg.models.dir,
+            &mut cfg.cache.dir,
+            &mut cfg.api.token_file,
+            &mut cfg.daemon.state_dir,
+        ]
+        .into_iter()
+        .flatten()
+        .chain(record_dir)
             .chain(cfg.audio.files.iter_mut())
         {
             if p.is_relative() {
@@ -335,6 +493,26 @@ impl Config {
         if !["auto", "x264enc", "nvv4l2h264enc", "v4l2h264enc", "vaapih264enc"].contains(&enc) {
             return Err(bad("output.encoder", "\"auto\", \"x264enc\", \"nvv4l2h264enc\", \"v4l2h264enc\" or \"vaapih264enc\"", format!("\"{enc}\"")));
         }
+        let api = &self.api;
+        if api.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(bad("api.listen", "ADDRESS:PORT such as \"127.0.0.1:8080\"", format!("\"{}\"", api.listen)));
+        }
+        if !(1..=1024).contains(&api.max_upload_mb) {
+            return Err(bad("api.max_upload_mb", "1 to 1024", api.max_upload_mb.to_string()));
+        }
+        if !(1..=1000).contains(&api.max_auth_failures_per_min) {
+            return Err(bad("api.max_auth_failures_per_min", "1 to 1000", api.max_auth_failures_per_min.to_string()));
+        }
+        let t = &self.tts;
+        if t.command.trim().is_empty() {
+            return Err(bad("tts.command", "a command such as \"espeak-ng\"", "\"\"".into()));
+        }
+        if !valid_voice(&t.voice) {
+            return Err(bad("tts.voice", "a voice name of letters, digits and - _ + :", format!("\"{}\"", t.voice)));
+        }
+        if !(60..=500).contains(&t.rate_wpm) {
+            return Err(bad("tts.rate_wpm", "60 to 500", t.rate_wpm.to_string()));
+        }
         let sink = self.output.display.sink.as_str();
         if !["auto", "kmssink", "nvdrmvideosink", "ximagesink", "xvimagesink", "glimagesink", "waylandsink", "fakesink"].contains(&sink) {
             return Err(bad(
@@ -372,6 +550,34 @@ impl Config {
                 Ok(Gaze::Fixed { yaw: *yaw, pitch: *pitch })
             }
             GazeSpec::Angles { yaw, pitch } => Err(format!("{{ yaw = {yaw}, pitch = {pitch} }}")),
+        }
+    }
+
+    /// What switching the running daemon from `self` to `new` has to rebuild.
+    pub fn changes(&self, new: &Config) -> Changes {
+        let (a, b) = (self, new);
+        let size = (a.video.width, a.video.height) != (b.video.width, b.video.height);
+        let clock = size || a.video.fps != b.video.fps;
+        let mut restart_only = vec![];
+        if a.api != b.api {
+            restart_only.push("api");
+        }
+        if a.daemon.state_dir != b.daemon.state_dir {
+            restart_only.push("daemon.state_dir");
+        }
+        Changes {
+            motion: a.motion != b.motion || clock,
+            face: a.portrait != b.portrait
+                || a.models != b.models
+                || a.cache != b.cache
+                || a.motion.head_distance != b.motion.head_distance
+                || size,
+            audio: a.audio != b.audio,
+            outputs: a.output != b.output || a.video != b.video,
+            rtsp: a.output.rtsp != b.output.rtsp,
+            clock,
+            other: a.tts != b.tts || a.daemon.watch_config != b.daemon.watch_config,
+            restart_only,
         }
     }
 

@@ -1,6 +1,6 @@
 //! Living under systemd: `sd_notify` messages (READY, STATUS, WATCHDOG, STOPPING) over the
 //! datagram socket named in `$NOTIFY_SOCKET`, the watchdog interval from `$WATCHDOG_USEC`, and
-//! SIGTERM/SIGINT turned into a stop flag. Without systemd every call here is a no-op.
+//! SIGTERM/SIGINT turned into a stop flag and SIGHUP into a reload flag. Without systemd every call here is a no-op.
 
 use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::AtomicBool;
@@ -16,6 +16,10 @@ pub fn notify(state: &str) -> bool {
     let Ok(sock) = UnixDatagram::unbound() else {
         return false;
     };
+    // Never block the frame loop on a receiver that is not reading: a full queue loses a message.
+    if sock.set_nonblocking(true).is_err() {
+        return false;
+    }
     let bytes = path.as_encoded_bytes();
     let sent = if let Some(name) = bytes.strip_prefix(b"@") {
         use std::os::linux::net::SocketAddrExt;
@@ -40,11 +44,18 @@ pub fn watchdog_interval() -> Option<Duration> {
     (usec > 0).then(|| Duration::from_micros(usec / 2))
 }
 
-/// A flag set on SIGTERM, SIGINT or SIGHUP.
-pub fn stop_flag() -> std::io::Result<Arc<AtomicBool>> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT, signal_hook::consts::SIGHUP] {
-        signal_hook::flag::register(sig, flag.clone())?;
+/// Flags set by signals: `stop` on SIGTERM or SIGINT, `reload` on SIGHUP (`systemctl reload`).
+pub struct Signals {
+    pub stop: Arc<AtomicBool>,
+    pub reload: Arc<AtomicBool>,
+}
+
+pub fn signal_flags() -> std::io::Result<Signals> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone())?;
     }
-    Ok(flag)
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())?;
+    Ok(Signals { stop, reload })
 }

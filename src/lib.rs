@@ -5,6 +5,7 @@
 
 pub mod audio;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod error;
 pub mod face;
@@ -19,5 +20,6 @@ pub mod pipeline;
 pub mod preview;
 pub mod render;
 pub mod rig;
+pub mod tts;
 
 pub use error::{Error, Result};

@@ -213,8 +213,8 @@ fn run(cli: Cli) -> Result<()> {
                 cfg.portrait.image = Some(p);
             }
             cfg.validate(config.as_deref().unwrap_or(std::path::Path::new("command line")))?;
-            let stop = speakface::daemon::stop_flag().map_err(|e| Error::Other(format!("cannot install signal handlers: {e}")))?;
-            speakface::pipeline::run(&cfg, &stop)
+            let sig = speakface::daemon::signal_flags().map_err(|e| Error::Other(format!("cannot install signal handlers: {e}")))?;
+            speakface::pipeline::run(cfg, config, &sig.stop, sig.reload)
         }
         Command::CheckConfig { file } => {
             Config::load(&file)?;

@@ -189,9 +189,10 @@ impl Drop for Capture {
     }
 }
 
-/// Starts capturing `source` into `ring` on a new thread.
-pub fn start(source: Source, ring: Arc<AudioRing>) -> std::io::Result<Capture> {
-    let status = Arc::new(CaptureStatus::default());
+/// Starts capturing `source` into `ring` on a new thread, reporting into `status` (shared with
+/// status and metrics, and kept across restarts of the capture so its counters add up).
+pub fn start(source: Source, ring: Arc<AudioRing>, status: Arc<CaptureStatus>) -> std::io::Result<Capture> {
+    status.running.store(false, Ordering::SeqCst);
     let stop = Arc::new(AtomicBool::new(false));
     let (st, sp) = (status.clone(), stop.clone());
     let thread = std::thread::Builder::new().name("speakface-capture".into()).spawn(move || match source {

@@ -2,6 +2,8 @@
 //! binary, and measuring regions of decoded frames.
 #![allow(dead_code)]
 
+pub mod live;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

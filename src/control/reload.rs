@@ -1,0 +1,356 @@
+//! The reloader: the one thread that changes the running config. Sources: SIGHUP, the config
+//! file changing on disk (checked every 2 s), and the API (`PUT /v1/config`, `PUT /v1/portrait`).
+//!
+//! Every change goes parse → validate → build the new parts beside the running ones (a new
+//! portrait's rig) → hand them to the engine, which swaps them in between two frames (rebuilding
+//! outputs or capture when their settings changed, and going back to the old ones when the new
+//! ones do not start) → only then does the new config become the running one and, for API
+//! writes, the file on disk (atomically). Any failure leaves the old config running and says why,
+//! in the reply, the log, status, metrics and the audit log.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{lock, now_text, PortraitInfo, ReloadRecord, Shared};
+use crate::config::{write_atomic, Config};
+use crate::pipeline::{build_face, check_live, EngineMsg, Prepared};
+use crate::{daemon, Error, Result};
+
+/// A change asked for through the API; the answer comes back on `reply`.
+pub enum Request {
+    /// A whole new config file (TOML text).
+    PutConfig { text: String, who: String, reply: tokio::sync::oneshot::Sender<Outcome> },
+    /// A new portrait image (JPEG or PNG bytes).
+    PutPortrait { bytes: Vec<u8>, who: String, reply: tokio::sync::oneshot::Sender<Outcome> },
+}
+
+pub type Outcome = std::result::Result<Applied, Rejected>;
+
+/// A change that took.
+#[derive(Debug, Clone, Serialize)]
+pub struct Applied {
+    /// What was rebuilt: "motion", "portrait, outputs", "nothing", ….
+    pub changed: String,
+    /// Whether the config file on disk now says the same.
+    pub saved: bool,
+    /// Sections changed that take effect only after a restart.
+    pub restart_needed: Vec<String>,
+    pub portrait: PortraitInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A change that did not take; the old config is still running.
+#[derive(Debug, Clone)]
+pub struct Rejected {
+    /// HTTP status: 400 (the request itself is wrong), 422 (valid but cannot be applied: no face,
+    /// outputs do not start), 500 (our fault).
+    pub status: u16,
+    pub error: String,
+}
+
+fn rejected(status: u16, error: impl AsRef<str>) -> Rejected {
+    Rejected { status, error: crate::error::one_line(error.as_ref()) }
+}
+
+/// The running reloader; dropping it stops the thread.
+pub struct Reloader {
+    tx: mpsc::Sender<Request>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Reloader {
+    pub fn sender(&self) -> mpsc::Sender<Request> {
+        self.tx.clone()
+    }
+}
+
+impl Drop for Reloader {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+const WATCH_EVERY: Duration = Duration::from_secs(2);
+const ENGINE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Starts the reloader thread. `reload` is set by SIGHUP.
+pub fn start(shared: Arc<Shared>, engine: mpsc::Sender<EngineMsg>, reload: Arc<AtomicBool>) -> Result<Reloader> {
+    let (tx, rx) = mpsc::channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let st = stop.clone();
+    let mut r = Worker { known: shared.config_path.as_deref().and_then(file_hash), shared, engine };
+    let thread = std::thread::Builder::new()
+        .name("speakface-reload".into())
+        .spawn(move || {
+            let mut next_check = Instant::now() + WATCH_EVERY;
+            while !st.load(Ordering::SeqCst) {
+                match rx.recv_timeout(Duration::from_millis(200)) {
+                    Ok(Request::PutConfig { text, who, reply }) => {
+                        let _ = reply.send(r.put_config(&text, &who));
+                    }
+                    Ok(Request::PutPortrait { bytes, who, reply }) => {
+                        let _ = reply.send(r.put_portrait(&bytes, &who));
+                    }
+                    Err(_) => {}
+                }
+                if reload.swap(false, Ordering::SeqCst) {
+                    r.reload_file("SIGHUP");
+                }
+                if Instant::now() >= next_check {
+                    next_check = Instant::now() + WATCH_EVERY;
+                    let watch = lock(&r.shared.config).daemon.watch_config;
+                    if watch {
+                        if let Some(path) = r.shared.config_path.clone() {
+                            let now = file_hash(&path);
+                            if now.is_some() && now != r.known {
+                                r.reload_file("config file change");
+                            }
+                        }
+                    }
+                }
+            }
+        })
+        .map_err(|e| Error::Other(format!("cannot start the reload thread: {e}")))?;
+    Ok(Reloader { tx, stop, thread: Some(thread) })
+}
+
+fn file_hash(path: &Path) -> Option<[u8; 32]> {
+    std::fs::read(path).ok().map(|b| Sha256::digest(&b).into())
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    engine: mpsc::Sender<EngineMsg>,
+    /// The hash of the config file as last read or written by us.
+    known: Option<[u8; 32]>,
+}
+
+impl Worker {
+    fn note(&self, source: &str, ok: bool, message: &str) {
+        if ok {
+            self.shared.reloads_ok.fetch_add(1, Ordering::Relaxed);
+            log::info!("reload ({source}): {message}");
+        } else {
+            self.shared.reloads_failed.fetch_add(1, Ordering::Relaxed);
+            log::error!("reload ({source}) rejected, the running config is kept: {message}");
+        }
+        *lock(&self.shared.last_reload) =
+            Some(ReloadRecord { time: now_text(), source: source.to_string(), ok, message: message.to_string() });
+    }
+
+    /// Makes `new` the running config: builds what it needs, has the engine swap it in.
+    fn switch(&mut self, new: Config) -> Outcome {
+        let old = self.shared.config();
+        let ch = old.changes(&new);
+        let portrait = lock(&self.shared.portrait).clone();
+        let restart_needed: Vec<String> = ch.restart_only.iter().map(|s| s.to_string()).collect();
+        if ch.none() {
+            return Ok(Applied { changed: "nothing".into(), saved: false, restart_needed, portrait, note: None });
+        }
+        check_live(&new).map_err(|e| rejected(400, e.to_string()))?;
+        let face = if ch.face { Some(build_face(&new).map_err(|e| rejected(422, e.to_string()))?) } else { None };
+        let new_portrait = face.as_ref().map(|f| f.portrait.clone());
+        daemon::notify(&format!("RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading", super::monotonic_usec()));
+        let (tx, rx) = mpsc::channel();
+        let changed = ch.describe();
+        let prepared = Box::new(Prepared { cfg: new.clone(), changes: ch, face });
+        let sent = self.engine.send(EngineMsg::Apply { prepared, reply: tx });
+        let answer = match sent {
+            Ok(()) => rx.recv_timeout(ENGINE_TIMEOUT).unwrap_or_else(|_| Err("the engine did not answer".into())),
+            Err(_) => Err("the engine has stopped".into()),
+        };
+        daemon::notify("READY=1\nSTATUS=animating");
+        answer.map_err(|e| rejected(422, e))?;
+        *lock(&self.shared.config) = new;
+        let portrait = match new_portrait {
+            Some(p) => {
+                *lock(&self.shared.portrait) = p.clone();
+                p
+            }
+            None => portrait,
+        };
+        Ok(Applied { changed, saved: false, restart_needed, portrait, note: None })
+    }
+
+    /// SIGHUP or a change on disk: read the file and switch to it.
+    fn reload_file(&mut self, source: &str) {
+        let Some(path) = self.shared.config_path.clone() else {
+            log::warn!("{source}: the daemon was started without a config file; nothing to reload");
+            return;
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                let msg = format!("config {}: cannot read: {e}", path.display());
+                self.note(source, false, &msg);
+                self.shared.audit.record(source, "config.reload", "rejected", &msg);
+                return;
+            }
+        };
+        // Remember this version, so a broken file is reported once, not every 2 s.
+        self.known = Some(Sha256::digest(text.as_bytes()).into());
+        let outcome = Config::from_text(&text, &path).map_err(|e| rejected(400, e.to_string())).and_then(|cfg| self.switch(cfg));
+        match outcome {
+            Ok(a) => {
+                let msg = applied_text(&a);
+                self.note(source, true, &msg);
+                self.shared.audit.record(source, "config.reload", "applied", &format!("{}; sha256 {}", msg, hex::encode(self.known.unwrap_or_default())));
+            }
+            Err(r) => {
+                self.note(source, false, &r.error);
+                self.shared.audit.record(source, "config.reload", "rejected", &r.error);
+            }
+        }
+    }
+
+    /// `PUT /v1/config`: validate, apply, then save atomically.
+    fn put_config(&mut self, text: &str, who: &str) -> Outcome {
+        let path = self.shared.config_path.clone();
+        let name = path.clone().unwrap_or_else(|| PathBuf::from("request body"));
+        let outcome = Config::from_text(text, &name).map_err(|e| rejected(400, e.to_string())).and_then(|cfg| self.switch(cfg));
+        let outcome = outcome.map(|mut a| {
+            match &path {
+                Some(p) => match write_atomic(p, text.as_bytes()) {
+                    Ok(()) => {
+                        self.known = Some(Sha256::digest(text.as_bytes()).into());
+                        a.saved = true;
+                    }
+                    Err(e) => {
+                        log::error!("config {}: applied but cannot be saved: {e}", p.display());
+                        a.note = Some(format!("applied, but {} cannot be written ({e}); it runs until the next restart", p.display()));
+                    }
+                },
+                None => a.note = Some("the daemon runs without a config file: applied until the next restart".into()),
+            }
+            a
+        });
+        self.finish(who, "config.put", &outcome, &format!("sha256 {}", hex::encode(Sha256::digest(text.as_bytes()))));
+        outcome
+    }
+
+    /// `PUT /v1/portrait`: keep the image in the state folder, build its rig, swap, and point the
+    /// config file's `portrait.image` at it (comments and layout of the file kept).
+    fn put_portrait(&mut self, bytes: &[u8], who: &str) -> Outcome {
+        let sha = hex::encode(Sha256::digest(bytes));
+        let outcome = self.try_portrait(bytes, &sha);
+        self.finish(who, "portrait.put", &outcome, &format!("image sha256 {sha}, {} bytes", bytes.len()));
+        outcome
+    }
+
+    fn try_portrait(&mut self, bytes: &[u8], sha: &str) -> Outcome {
+        let ext = match image::guess_format(bytes) {
+            Ok(image::ImageFormat::Jpeg) => "jpg",
+            Ok(image::ImageFormat::Png) => "png",
+            _ => return Err(rejected(400, "the uploaded file is not a JPEG or PNG image")),
+        };
+        let old = self.shared.config();
+        let dir = super::state_dir(&old).join("portraits");
+        let file = dir.join(format!("{sha}.{ext}"));
+        let fresh = !file.exists();
+        if fresh {
+            std::fs::create_dir_all(&dir)
+                .and_then(|_| write_atomic(&file, bytes))
+                .map_err(|e| rejected(500, format!("cannot keep the portrait in {}: {e}", dir.display())))?;
+        }
+        let mut new = old.clone();
+        new.portrait.image = Some(file.clone());
+        new.portrait.landmarks = None;
+        let outcome = self.switch(new).map_err(|mut r| {
+            // Name the upload, not the file we kept it in.
+            r.error = r.error.replace(&file.display().to_string(), "uploaded image").replace("; supply landmarks with --landmarks FILE", "");
+            r
+        });
+        let mut applied = match outcome {
+            Ok(a) => a,
+            Err(r) => {
+                if fresh {
+                    let _ = std::fs::remove_file(&file);
+                }
+                return Err(r);
+            }
+        };
+        match &self.shared.config_path {
+            Some(p) => match save_portrait_path(p, &file) {
+                Ok(text) => {
+                    self.known = Some(Sha256::digest(text.as_bytes()).into());
+                    applied.saved = true;
+                }
+                Err(e) => {
+                    log::error!("config {}: portrait applied but cannot be saved: {e}", p.display());
+                    applied.note = Some(format!("applied, but {} cannot be updated ({e}); it runs until the next restart", p.display()));
+                }
+            },
+            None => applied.note = Some("the daemon runs without a config file: applied until the next restart".into()),
+        }
+        Ok(applied)
+    }
+
+    /// Figures, log and audit for an API change.
+    fn finish(&self, who: &str, what: &str, outcome: &Outcome, detail: &str) {
+        match outcome {
+            Ok(a) => {
+                let msg = applied_text(a);
+                self.note(&format!("api {who}"), true, &msg);
+                self.shared.audit.record(who, what, "applied", &format!("{msg}; {detail}"));
+            }
+            Err(r) => {
+                self.note(&format!("api {who}"), false, &r.error);
+                self.shared.audit.record(who, what, "rejected", &format!("{}; {detail}", r.error));
+            }
+        }
+    }
+}
+
+fn applied_text(a: &Applied) -> String {
+    let mut s = format!("applied (changed: {})", a.changed);
+    if !a.restart_needed.is_empty() {
+        s += &format!("; {} take effect after a restart", a.restart_needed.join(", "));
+    }
+    s
+}
+
+/// Sets `[portrait] image = FILE` (and removes `landmarks`) in the config file at `path`, keeping
+/// everything else as written; returns the new text.
+fn save_portrait_path(path: &Path, file: &Path) -> std::result::Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| crate::error::one_line(&e.to_string()))?;
+    let table = doc
+        .entry("portrait")
+        .or_insert(toml_edit::Item::Table(toml_edit::Table::new()))
+        .as_table_like_mut()
+        .ok_or("[portrait] is not a table")?;
+    table.insert("image", toml_edit::value(file.display().to_string()));
+    table.remove("landmarks");
+    let out = doc.to_string();
+    write_atomic(path, out.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saving_a_portrait_path_keeps_the_rest_of_the_file() {
+        let dir = std::env::temp_dir().join(format!("speakface-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("s.toml");
+        std::fs::write(&p, "# the kiosk in hall 2\n[portrait]\nimage = \"old.jpg\" # by the door\nlandmarks = \"lm.json\"\n\n[video]\nfps = 25\n").unwrap();
+        let text = save_portrait_path(&p, Path::new("/var/lib/speakface/portraits/ab.png")).unwrap();
+        assert!(text.contains("# the kiosk in hall 2") && text.contains("fps = 25"), "{text}");
+        assert!(text.contains("image = \"/var/lib/speakface/portraits/ab.png\"") && !text.contains("landmarks"), "{text}");
+        let cfg = Config::load(&p).unwrap();
+        assert_eq!(cfg.portrait.image.unwrap(), Path::new("/var/lib/speakface/portraits/ab.png"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
