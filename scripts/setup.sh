@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what speakface needs to build, run and test on Debian 12 / Ubuntu: system packages
-# (GStreamer with its plugins, ALSA headers, ffmpeg for tests) and checks for a Rust toolchain.
+# (GStreamer with its plugins, ALSA headers, espeak-ng, ffmpeg and g++ for tests) and checks for a Rust toolchain.
 # Safe to run again: it only asks apt for what is missing.
 set -euo pipefail
 
@@ -11,8 +11,10 @@ packages=(
   # run: x264enc (ugly), avenc_aac (libav), mp4mux (good), h264parse (bad)
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools alsa-utils
-  # tests
-  ffmpeg systemd
+  # POST /v1/say: offline text to speech
+  espeak-ng
+  # tests (g++: libFuzzer for scripts/fuzz.sh)
+  ffmpeg systemd g++
 )
 
 missing=()

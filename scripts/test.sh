@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: unit tests, integration tests through real GStreamer pipelines,
-# real models and real speech, and the model conformance tests.
+# real models and real speech, and the model conformance tests; then fuzzes the parsers briefly.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 "$here/scripts/setup.sh"
@@ -8,3 +8,8 @@ cd "$here"
 # Tests run the optimized build: the renderer and the models are slow unoptimized, and sharing
 # the release profile with the binary halves the build time.
 cargo test --release --all-targets "$@"
+# Brief fuzzing of the config and upload parsers (SPEAKFACE_FUZZ_S=0 skips it).
+fuzz_s=${SPEAKFACE_FUZZ_S:-30}
+if [ "$fuzz_s" -gt 0 ]; then
+  "$here/scripts/fuzz.sh" "$fuzz_s"
+fi

@@ -374,6 +374,16 @@ impl Changes {
     }
 }
 
+/// The line where dotted `key` ("video.fps") is set in `text`, if it is.
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let mut item = doc.as_item();
+    for part in key.split('.') {
+        item = item.get(part)?;
+    }
+    item.span().map(|s| line_col(text, s.start).0)
+}
+
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
@@ -427,7 +437,17 @@ impl Config {
                 },
             }
         })?;
-        cfg.validate(path)?;
+        cfg.validate(path).map_err(|e| match e {
+            // Name the line of the offending key too.
+            Error::Config { path, message } => {
+                let key = message.split(':').next().unwrap_or_default();
+                match key_line(text, key) {
+                    Some(l) => Error::Config { path, message: format!("line {l}: {message}") },
+                    None => Error::Config { path, message },
+                }
+            }
+            other => other,
+        })?;
         Ok(cfg)
     }
 
@@ -607,13 +627,54 @@ mod tests {
     #[test]
     fn errors_name_line_key_expected_and_found() {
         let e = Config::parse("[video]\nwidth = 7\n", Path::new("a.toml")).unwrap_err().to_string();
-        assert!(e.contains("a.toml") && e.contains("video.width") && e.contains("found 7"), "{e}");
+        assert!(e.contains("a.toml") && e.contains("line 2: video.width") && e.contains("found 7"), "{e}");
+        let e = Config::parse("[output]\nrtsp = { listen = \"nowhere\" }\n", Path::new("a.toml")).unwrap_err().to_string();
+        assert!(e.contains("line 2: output.rtsp.listen") && e.contains("\"nowhere\""), "{e}");
         let e = Config::parse("[video]\nwidht = 512\n", Path::new("a.toml")).unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("widht"), "{e}");
         let e = Config::parse("[motion]\nemotion = \"grumpy\"\n", Path::new("a.toml")).unwrap_err().to_string();
         assert!(e.contains("motion.emotion") && e.contains("grumpy"), "{e}");
         let e = Config::parse("[video\n", Path::new("a.toml")).unwrap_err().to_string();
         assert!(e.contains("line 1") && !e.contains('\n'), "{e}");
+    }
+
+    /// Every key of the config, with its default, is in the README's config blocks (keys whose
+    /// default is "unset" are documented as comments there and not serialised here).
+    #[test]
+    fn every_key_is_documented_in_the_readme() {
+        let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+        let mut documented = std::collections::BTreeSet::new();
+        let (mut in_block, mut section) = (false, String::new());
+        for line in readme.lines() {
+            if line.starts_with("```") {
+                in_block = line == "```toml";
+                continue;
+            }
+            if !in_block {
+                continue;
+            }
+            let l = line.trim_start_matches("# ").trim();
+            if let Some(h) = l.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+                section = h.to_string();
+            } else if let Some((k, _)) = l.split_once(" = ") {
+                documented.insert(format!("{section}.{}", k.trim()));
+            }
+        }
+        fn leaves(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {
+            match v {
+                toml::Value::Table(t) if !prefix.ends_with("emotion") => {
+                    for (k, v) in t {
+                        let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                        leaves(&p, v, out);
+                    }
+                }
+                _ => out.push(prefix.to_string()),
+            }
+        }
+        let mut keys = vec![];
+        leaves("", &toml::Value::try_from(Config::default()).unwrap(), &mut keys);
+        let missing: Vec<&String> = keys.iter().filter(|k| !documented.contains(*k)).collect();
+        assert!(keys.len() > 30 && missing.is_empty(), "README lacks {missing:?} ({} keys)", keys.len());
     }
 
     #[test]

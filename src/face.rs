@@ -399,15 +399,33 @@ pub fn analyze(models: &FaceModels, img: &RgbImage, path: &Path) -> Result<FaceA
 /// Reads a portrait (JPEG or PNG, any size) into RGB, with one-line errors naming the file.
 pub fn load_portrait(path: &Path) -> Result<(RgbImage, Vec<u8>)> {
     let bytes = std::fs::read(path).map_err(|e| Error::Image { path: path.to_path_buf(), message: format!("cannot read: {e}") })?;
-    let img = image::load_from_memory(&bytes)
-        .map_err(|e| Error::Image { path: path.to_path_buf(), message: format!("not a readable JPEG or PNG image ({e})") })?;
-    if img.width() < 64 || img.height() < 64 {
-        return Err(Error::Image {
-            path: path.to_path_buf(),
-            message: format!("{}×{} is too small; a portrait needs at least 64×64 pixels", img.width(), img.height()),
-        });
+    let img = decode_portrait(&bytes, path)?;
+    Ok((img, bytes))
+}
+
+/// Largest portrait side accepted (pixels); the decoder also refuses to allocate more than 512 MiB.
+pub const MAX_PORTRAIT_SIDE: u32 = 12_000;
+
+/// Decodes portrait bytes (JPEG or PNG) into RGB; `path` only names it in errors. Bounded: a
+/// file claiming huge dimensions is refused before its pixels are allocated.
+pub fn decode_portrait(bytes: &[u8], path: &Path) -> Result<RgbImage> {
+    let err = |message: String| Error::Image { path: path.to_path_buf(), message };
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| err(format!("cannot read: {e}")))?;
+    if !matches!(reader.format(), Some(image::ImageFormat::Jpeg | image::ImageFormat::Png)) {
+        return Err(err("not a JPEG or PNG image".into()));
     }
-    Ok((img.to_rgb8(), bytes))
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_PORTRAIT_SIDE);
+    limits.max_image_height = Some(MAX_PORTRAIT_SIDE);
+    limits.max_alloc = Some(512 * 1024 * 1024);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| err(format!("not a readable JPEG or PNG image ({})", crate::error::one_line(&e.to_string()))))?;
+    if img.width() < 64 || img.height() < 64 {
+        return Err(err(format!("{}×{} is too small; a portrait needs at least 64×64 pixels", img.width(), img.height())));
+    }
+    Ok(img.to_rgb8())
 }
 
 /// Reads a landmarks file written by `speakface analyze` (and perhaps edited by hand).
