@@ -203,7 +203,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Run { config, speech, portrait } => {
             speakface::logging::init();
             let etc = PathBuf::from("/etc/speakface/speakface.toml");
-            let config = config.or_else(|| etc.is_file().then_some(etc));
+            // Absolute, so that paths written back into it (an uploaded portrait) and reloads
+            // do not depend on the working folder.
+            let config = config.or_else(|| etc.is_file().then_some(etc)).map(|p| std::path::absolute(&p).unwrap_or(p));
             let mut cfg = load_config(config.as_ref())?;
             if !speech.is_empty() {
                 cfg.audio.source = "file".into();

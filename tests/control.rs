@@ -6,7 +6,7 @@ mod common;
 use common::live::*;
 use common::*;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -156,6 +156,41 @@ fn the_api_guards_validates_applies_and_keeps_the_stream_going() {
     eprintln!("longest gap between RTSP frames around the portrait swap: {gap:?}");
     assert!(gap < Duration::from_millis(600), "the stream stalled for {gap:?} during a portrait swap");
 
+    // --- outputs that do not start: 422, the previous ones run again ------------------------
+    let saved_before = std::fs::read_to_string(&cfg_file).unwrap();
+    let no_screen = saved_before.clone() + "[output.display]\nenabled = true\nsink = \"kmssink\"\n";
+    let (code, body) = http("PUT", &format!("{api}/v1/config"), Some(&token), Some(("application/toml", no_screen.as_bytes())));
+    let err = json(&body)["error"].as_str().unwrap_or_default().to_string();
+    eprintln!("display without a screen -> {code}: {err}");
+    assert_eq!(code, 422);
+    assert!(err.starts_with("outputs:"), "{err}");
+    assert_eq!(std::fs::read_to_string(&cfg_file).unwrap(), saved_before, "a refused config was written");
+    let n = viewer.count();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(viewer.count() >= n + 25, "the stream did not come back after the refused outputs\n{}", d.log());
+
+    // --- too big: 413 as JSON ---------------------------------------------------------------
+    // Over a raw connection: the server answers 413 once the limit is passed and may close the
+    // connection under a client still sending, which an HTTP client reports as a write error.
+    let mut s = std::net::TcpStream::connect(api.trim_start_matches("http://")).unwrap();
+    write!(s, "PUT /v1/config HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n", 21 * 1024 * 1024).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![b'#'; 64 * 1024];
+        for _ in 0..(21 * 16) {
+            if w.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+    });
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut reply = vec![0u8; 4096];
+    let n = s.read(&mut reply).unwrap();
+    let reply = String::from_utf8_lossy(&reply[..n]).into_owned();
+    drop(s);
+    writer.join().unwrap();
+    assert!(reply.starts_with("HTTP/1.1 413") && reply.contains("max_upload_mb"), "{reply}");
+
     // --- speech and text in, a frame and the figures out ------------------------------------
     let wav = std::fs::read(asset("speech/short.wav")).unwrap();
     let (code, body) = http("POST", &format!("{api}/v1/speech"), Some(&token), Some(("audio/wav", &wav)));
@@ -181,7 +216,7 @@ fn the_api_guards_validates_applies_and_keeps_the_stream_going() {
     for needle in [
         "speakface_frames_total ",
         "speakface_latency_seconds_bucket{le=\"0.15\"}",
-        "speakface_reloads_total{result=\"rejected\"} 4",
+        "speakface_reloads_total{result=\"rejected\"} 5",
         "speakface_reloads_total{result=\"applied\"} 2",
         "speakface_auth_failures_total 2",
         "speakface_rtsp_clients ",

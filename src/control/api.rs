@@ -22,6 +22,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
@@ -142,6 +143,13 @@ fn error(status: StatusCode, msg: impl AsRef<str>) -> Response {
     (status, Json(json!({ "error": crate::error::one_line(msg.as_ref()) }))).into_response()
 }
 
+/// A body that could not be read (over `api.max_upload_mb`: 413), as our JSON error.
+fn rejection(r: BytesRejection) -> Response {
+    let status = r.status();
+    let msg = if status == StatusCode::PAYLOAD_TOO_LARGE { "request body larger than api.max_upload_mb".to_string() } else { r.body_text() };
+    error(status, msg)
+}
+
 async fn authenticate(State(api): State<Api>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request, next: Next) -> Response {
     api.shared.api_requests.fetch_add(1, Ordering::Relaxed);
     let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
@@ -242,7 +250,11 @@ async fn change(api: &Api, make: impl FnOnce(tokio::sync::oneshot::Sender<Outcom
     }
 }
 
-async fn put_config(State(api): State<Api>, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Bytes) -> Response {
+async fn put_config(State(api): State<Api>, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(r) => return rejection(r),
+    };
     let text = match String::from_utf8(body.to_vec()) {
         Ok(t) => t,
         Err(_) => return error(StatusCode::BAD_REQUEST, "the config is not UTF-8 text"),
@@ -251,7 +263,11 @@ async fn put_config(State(api): State<Api>, ConnectInfo(peer): ConnectInfo<Socke
     change(&api, |reply| Change::PutConfig { text, who, reply }).await
 }
 
-async fn put_portrait(State(api): State<Api>, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Bytes) -> Response {
+async fn put_portrait(State(api): State<Api>, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(r) => return rejection(r),
+    };
     if body.is_empty() {
         return error(StatusCode::BAD_REQUEST, "no image in the request body");
     }
@@ -274,7 +290,11 @@ fn queue_speech(api: &Api, speech: &audio::Speech, who: &str, what: &str, detail
     }
 }
 
-async fn post_speech(State(api): State<Api>, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Bytes) -> Response {
+async fn post_speech(State(api): State<Api>, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(r) => return rejection(r),
+    };
     let w = match audio::wav::parse(&body) {
         Ok(w) => w,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("speech: {e}")),
@@ -292,7 +312,11 @@ struct SayBody {
     voice: Option<String>,
 }
 
-async fn post_say(State(api): State<Api>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, body: Bytes) -> Response {
+async fn post_say(State(api): State<Api>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(r) => return rejection(r),
+    };
     let json_body = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/json"));
     let req = if json_body {
         match serde_json::from_slice::<SayBody>(&body) {

@@ -255,6 +255,7 @@ impl Worker {
         };
         let old = self.shared.config();
         let dir = super::state_dir(&old).join("portraits");
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
         let file = dir.join(format!("{sha}.{ext}"));
         let fresh = !file.exists();
         if fresh {
