@@ -23,6 +23,39 @@ pub struct Config {
     pub daemon: DaemonConfig,
     pub api: ApiConfig,
     pub tts: TtsConfig,
+    pub board: BoardConfig,
+    pub inference: InferenceConfig,
+    /// The board profile laid under this config, and why it was chosen (set by `parse`).
+    #[serde(skip)]
+    pub chosen_board: Option<crate::board::Choice>,
+}
+
+/// Which board profile supplies the defaults (see board/README.md).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BoardConfig {
+    /// "auto" (from /proc/device-tree/model and the CPU architecture) or a profile name.
+    pub profile: String,
+}
+
+impl Default for BoardConfig {
+    fn default() -> Self {
+        BoardConfig { profile: "auto".into() }
+    }
+}
+
+/// Where the models run.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct InferenceConfig {
+    /// "cpu", or "cuda" (tract's CUDA backend; this build falls back to the CPU and says so).
+    pub device: String,
+}
+
+impl Default for InferenceConfig {
+    fn default() -> Self {
+        InferenceConfig { device: "cpu".into() }
+    }
 }
 
 /// The daemon's own state and housekeeping (`speakface run`).
@@ -113,16 +146,31 @@ impl Default for AudioConfig {
 }
 
 /// Where the live video goes (`speakface run`): any combination, fed from one render.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutputConfig {
     /// H.264 encoder: "auto" (the board's hardware encoder where GStreamer has one, else x264),
     /// or an element name (x264enc, nvv4l2h264enc, v4l2h264enc).
     pub encoder: EncoderName,
+    /// Encoder threads (x264); 1 keeps latency lowest, 2 on slow cores without a hardware encoder.
+    pub encoder_threads: u32,
     pub display: DisplayConfig,
     pub rtsp: RtspConfig,
     pub record: RecordConfig,
     pub v4l2: V4l2Config,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig {
+            encoder: EncoderName::default(),
+            encoder_threads: 1,
+            display: DisplayConfig::default(),
+            rtsp: RtspConfig::default(),
+            record: RecordConfig::default(),
+            v4l2: V4l2Config::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -425,8 +473,10 @@ impl Config {
         Ok(cfg)
     }
 
+    /// Parses and validates config text, with the board profile laid under it.
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
-        let cfg: Config = toml::from_str(text).map_err(|e| {
+        // The operator's text alone first: syntax, unknown keys and types, with line numbers.
+        let own: Config = toml::from_str(text).map_err(|e| {
             let place = e.span().map(|s| line_col(text, s.start));
             let msg = crate::error::one_line(e.message());
             Error::Config {
@@ -437,6 +487,7 @@ impl Config {
                 },
             }
         })?;
+        let cfg = own.with_board_profile(text, path)?;
         cfg.validate(path).map_err(|e| match e {
             // Name the line of the offending key too.
             Error::Config { path, message } => {
@@ -448,6 +499,32 @@ impl Config {
             }
             other => other,
         })?;
+        Ok(cfg)
+    }
+
+    /// This config with its board profile's defaults under it (`board.profile`: a name, or on
+    /// "auto" the one for this machine). Without profiles on disk "auto" means none.
+    fn with_board_profile(self, text: &str, path: &Path) -> Result<Config> {
+        use crate::board;
+        let err = |message: String| Error::Config { path: path.to_path_buf(), message };
+        let profiles = match board::load_all(&board::profiles_dir()) {
+            Ok(p) => p,
+            Err(_) if self.board.profile == "auto" => return Ok(self),
+            Err(e) => return Err(err(e)),
+        };
+        let model = board::device_tree_model();
+        let (profile, reason) =
+            board::choose(&profiles, &self.board.profile, model.as_deref(), std::env::consts::ARCH).map_err(|e| {
+                let line = key_line(text, "board.profile").map(|l| format!("line {l}: ")).unwrap_or_default();
+                err(format!("{line}{e}"))
+            })?;
+        let mut merged = profile.defaults.clone();
+        let own: toml::Table = toml::from_str(text).map_err(|e| err(crate::error::one_line(e.message())))?;
+        board::merge(&mut merged, own);
+        let mut cfg: Config = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| err(format!("board profile {}: {}", profile.board.name, crate::error::one_line(e.message()))))?;
+        cfg.chosen_board = Some(board::Choice { name: profile.board.name.clone(), reason });
         Ok(cfg)
     }
 
@@ -523,6 +600,12 @@ impl Config {
         if !(1..=1000).contains(&api.max_auth_failures_per_min) {
             return Err(bad("api.max_auth_failures_per_min", "1 to 1000", api.max_auth_failures_per_min.to_string()));
         }
+        if !(1..=16).contains(&self.output.encoder_threads) {
+            return Err(bad("output.encoder_threads", "1 to 16", self.output.encoder_threads.to_string()));
+        }
+        if !["cpu", "cuda"].contains(&self.inference.device.as_str()) {
+            return Err(bad("inference.device", "\"cpu\" or \"cuda\"", format!("\"{}\"", self.inference.device)));
+        }
         let t = &self.tts;
         if t.command.trim().is_empty() {
             return Err(bad("tts.command", "a command such as \"espeak-ng\"", "\"\"".into()));
@@ -585,6 +668,9 @@ impl Config {
         if a.daemon.state_dir != b.daemon.state_dir {
             restart_only.push("daemon.state_dir");
         }
+        if a.inference != b.inference {
+            restart_only.push("inference");
+        }
         Changes {
             motion: a.motion != b.motion || clock,
             face: a.portrait != b.portrait
@@ -596,7 +682,7 @@ impl Config {
             outputs: a.output != b.output || a.video != b.video,
             rtsp: a.output.rtsp != b.output.rtsp,
             clock,
-            other: a.tts != b.tts || a.daemon.watch_config != b.daemon.watch_config,
+            other: a.tts != b.tts || a.daemon.watch_config != b.daemon.watch_config || a.chosen_board != b.chosen_board,
             restart_only,
         }
     }

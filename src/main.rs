@@ -46,6 +46,8 @@ enum Command {
     },
     /// Validate a config file without starting anything.
     CheckConfig { file: PathBuf },
+    /// List the board profiles, which one this machine gets and why, and each board's notes.
+    Boards,
     /// Verify every model in the manifest (sha256, loads, runs).
     Models {
         #[arg(long)]
@@ -107,10 +109,11 @@ struct RenderArgs {
     quiet: bool,
 }
 
+/// The config file, or the built-in defaults with this board's profile under them.
 fn load_config(path: Option<&PathBuf>) -> Result<Config> {
     match path {
         Some(p) => Config::load(p),
-        None => Ok(Config::default()),
+        None => Config::parse("", std::path::Path::new("built-in defaults")),
     }
 }
 
@@ -219,8 +222,24 @@ fn run(cli: Cli) -> Result<()> {
             speakface::pipeline::run(cfg, config, &sig.stop, sig.reload)
         }
         Command::CheckConfig { file } => {
-            Config::load(&file)?;
-            println!("{}: ok", file.display());
+            let cfg = Config::load(&file)?;
+            let board = cfg.chosen_board.map(|b| format!(" (board profile {}: {})", b.name, b.reason)).unwrap_or_default();
+            println!("{}: ok{board}", file.display());
+            Ok(())
+        }
+        Command::Boards => {
+            let dir = speakface::board::profiles_dir();
+            let all = speakface::board::load_all(&dir).map_err(Error::Other)?;
+            let model = speakface::board::device_tree_model();
+            let chosen = speakface::board::choose(&all, "auto", model.as_deref(), std::env::consts::ARCH).ok();
+            for p in &all {
+                let here = chosen.as_ref().filter(|(c, _)| c.board.name == p.board.name).map(|(_, why)| format!("   <- this machine ({why})"));
+                println!("{}: {}{}", p.board.name, p.board.description, here.unwrap_or_default());
+                for line in p.board.notes.trim().lines() {
+                    println!("    {line}");
+                }
+            }
+            println!("(profiles in {})", dir.display());
             Ok(())
         }
         Command::Models { dir } => {

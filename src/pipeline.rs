@@ -468,6 +468,12 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, stop: &AtomicBool, reload:
     let audit_path = state.join("audit.log");
     let audit = control::audit::Audit::open(&audit_path)
         .map_err(|e| Error::Other(format!("audit log {}: cannot open: {e}", audit_path.display())))?;
+    if let Some(b) = &cfg.chosen_board {
+        log::info!("board profile: {} ({})", b.name, b.reason);
+    }
+    if cfg.inference.device == "cuda" {
+        log::warn!("inference.device = \"cuda\": this build has no CUDA backend yet; the models run on the CPU");
+    }
     let face = build_face(&cfg)?;
     log::info!("portrait {} ready ({} x {} px)", face.portrait.path.display(), face.portrait.width, face.portrait.height);
     let shared = Arc::new(Shared::new(cfg.clone(), config_path, face.portrait.clone(), audit));

@@ -237,7 +237,9 @@ fn alsa_loop(device: &str, ring: &AudioRing, st: &CaptureStatus, stop: &AtomicBo
     let mut prev = vec![0i16; PERIOD_FRAMES];
     let mut samples = vec![0f32; PERIOD_FRAMES];
     while !stop.load(Ordering::SeqCst) {
-        let pcm = match open_alsa(device) {
+        // "usb" / "usb:NAME" is looked up again at every open (the microphone may have moved).
+        let opened = crate::board::resolve_alsa_device(device).and_then(|d| open_alsa(&d).map_err(|e| e.to_string()));
+        let pcm = match opened {
             Ok(p) => p,
             Err(e) => {
                 if !in_outage {

@@ -189,6 +189,8 @@ async fn status(State(api): State<Api>) -> Response {
         "state": if frames > 0 { "animating" } else { "starting" },
         "uptime_s": s.started.elapsed().as_secs_f64(),
         "config_file": s.config_path,
+        "board": cfg.chosen_board.as_ref().map(|b| json!({ "profile": b.name, "why": b.reason })),
+        "inference": { "device": "cpu", "configured": cfg.inference.device },
         "portrait": *lock(&s.portrait),
         "video": { "width": cfg.video.width, "height": cfg.video.height, "fps": cfg.video.fps },
         "fps": last.fps,

@@ -50,10 +50,11 @@ pub fn choose_encoder(cfg: &Config) -> Result<String> {
     Err(gst_err("no H.264 encoder: install gstreamer1.0-plugins-ugly (x264enc)"))
 }
 
-fn encoder_launch(name: &str, fps: u32, kbps: u32) -> String {
+fn encoder_launch(name: &str, fps: u32, kbps: u32, threads: u32) -> String {
     match name {
         "x264enc" => format!(
-            "x264enc tune=zerolatency speed-preset=veryfast bitrate={kbps} key-int-max={fps} threads=1 sliced-threads=false"
+            "x264enc tune=zerolatency speed-preset=veryfast bitrate={kbps} key-int-max={fps} threads={threads} sliced-threads={}",
+            threads > 1
         ),
         "nvv4l2h264enc" => format!("nvvidconv ! video/x-raw(memory:NVMM),format=I420 ! nvv4l2h264enc bitrate={} iframeinterval={fps} insert-sps-pps=true maxperf-enable=true", kbps * 1000),
         "v4l2h264enc" => format!("v4l2h264enc extra-controls=\"controls,video_bitrate={},h264_i_frame_period={fps}\"", kbps * 1000),
@@ -334,7 +335,7 @@ impl LiveOutput {
             let enc = choose_encoder(cfg)?;
             d += &format!(
                 "vt. ! {leaky} ! {} ! h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! tee name=ht allow-not-linked=true ",
-                encoder_launch(&enc, fps, cfg.video.bitrate_kbps)
+                encoder_launch(&enc, fps, cfg.video.bitrate_kbps, cfg.output.encoder_threads)
             );
             encoder = Some(enc);
             if rtsp.is_some() {
