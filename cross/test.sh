@@ -11,9 +11,13 @@
 # ALSA plugins (render, live, control, bad_input, rig_render, package); they run on x86-64.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cross/build.sh
+cross/sysroot.sh
 source cross/env.sh
 export SPEAKFACE_CACHE=$CROSS_TARGET_DIR/cache
+# One build for the tests and the binary (a separate `cargo build --bin` would resolve features
+# without the dev-dependencies and build most crates a second time).
+tests=(--lib --test face_models --test lipsync)
+cargo test --release --locked --target "$CROSS_TARGET" --target-dir "$CROSS_TARGET_DIR" "${tests[@]}" --no-run
 cargo test --release --locked --target "$CROSS_TARGET" --target-dir "$CROSS_TARGET_DIR" --lib -- --skip output::tests
 cargo test --release --locked --target "$CROSS_TARGET" --target-dir "$CROSS_TARGET_DIR" --test face_models --test lipsync
 bin=$CROSS_TARGET_DIR/$CROSS_TARGET/release/speakface

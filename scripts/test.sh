@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: unit tests, integration tests through real GStreamer pipelines,
-# real models and real speech, and the model conformance tests; then fuzzes the parsers briefly.
+# real models and real speech, and the model conformance tests; then fuzzes the parsers briefly,
+# and builds for aarch64 and runs those tests under qemu (cross/).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 "$here/scripts/setup.sh"
@@ -12,4 +13,8 @@ cargo test --release --all-targets "$@"
 fuzz_s=${SPEAKFACE_FUZZ_S:-30}
 if [ "$fuzz_s" -gt 0 ]; then
   "$here/scripts/fuzz.sh" "$fuzz_s"
+fi
+# The aarch64 build, its tests under qemu, and the arm64 package (SPEAKFACE_CROSS=0 skips it).
+if [ "${SPEAKFACE_CROSS:-1}" != 0 ]; then
+  "$here/cross/test.sh"
 fi

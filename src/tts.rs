@@ -62,6 +62,10 @@ pub fn synthesize(cfg: &TtsConfig, text: &str, voice: Option<&str>) -> Result<Sp
     if let Some(mut e) = child.stderr.take() {
         let _ = e.read_to_string(&mut err);
     }
+    if status.code() == Some(127) && wav.is_empty() {
+        // What a shell, or an emulator's exec, reports for a command that is not there.
+        return Err(format!("text to speech: cannot run \"{}\": not found (install espeak-ng or set tts.command)", cfg.command));
+    }
     if !status.success() || wav.is_empty() {
         return Err(format!("text to speech: {} failed ({status}): {}", cfg.command, crate::error::one_line(&err)));
     }
