@@ -23,10 +23,18 @@ cargo test --release --locked --target "$CROSS_TARGET" --target-dir "$CROSS_TARG
 bin=$CROSS_TARGET_DIR/$CROSS_TARGET/release/speakface
 qemu-aarch64 -L "$SYSROOT" "$bin" models
 qemu-aarch64 -L "$SYSROOT" "$bin" check-config systemd/speakface.toml
-qemu-aarch64 -L "$SYSROOT" "$bin" boards | grep -q "jetson-orin-nano"
+boards=$(qemu-aarch64 -L "$SYSROOT" "$bin" boards)
+grep -q "jetson-orin-nano" <<< "$boards"
 deb=$(scripts/package.sh arm64 "$bin")
-dpkg-deb --info "$deb" | grep -q "Architecture: arm64"
-dpkg-deb --contents "$deb" | grep -q "./usr/bin/speakface"
+info=$(dpkg-deb --info "$deb")
+contents=$(dpkg-deb --contents "$deb")
+grep -q "Architecture: arm64" <<< "$info"
+for f in ./usr/bin/speakface ./usr/lib/systemd/system/speakface.service ./usr/share/speakface/models/manifest.toml ./usr/share/speakface/board/jetson-orin-nano.toml; do
+  grep -q " $f\$" <<< "$contents" || { echo "cross: the arm64 package lacks $f" >&2; exit 1; }
+done
 # e_machine (bytes 18-19 of the ELF header) is 0xb7: AArch64.
-[ "$(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/bin/speakface | od -An -tx1 -j18 -N2 | tr -d ' ')" = "b700" ]
+unpacked=$(mktemp -d)
+dpkg-deb -x "$deb" "$unpacked"
+[ "$(od -An -tx1 -j18 -N2 "$unpacked/usr/bin/speakface" | tr -d ' ')" = "b700" ]
+rm -rf "$unpacked"
 echo "cross: aarch64 tests passed under qemu; $deb built"
