@@ -36,18 +36,7 @@ pub struct BoardInfo {
 
 /// Where the profiles are: `$SPEAKFACE_BOARDS`, the installed share folder, or the source tree's.
 pub fn profiles_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("SPEAKFACE_BOARDS") {
-        return PathBuf::from(d);
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(prefix) = exe.parent().and_then(Path::parent) {
-            let installed = prefix.join("share/speakface/board");
-            if installed.is_dir() {
-                return installed;
-            }
-        }
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("board")
+    crate::data_dir("SPEAKFACE_BOARDS", "board", Path::is_dir)
 }
 
 /// Every profile in `dir`, by name; errors name the file.

@@ -37,18 +37,7 @@ struct Manifest {
 /// Where the models live: `$SPEAKFACE_MODELS`, else `<prefix>/share/speakface/models` next to an
 /// installed binary, else the source tree's `models/` (development and tests).
 pub fn default_models_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SPEAKFACE_MODELS") {
-        return PathBuf::from(dir);
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(prefix) = exe.parent().and_then(Path::parent) {
-            let installed = prefix.join("share/speakface/models");
-            if installed.join("manifest.toml").is_file() {
-                return installed;
-            }
-        }
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models")
+    crate::data_dir("SPEAKFACE_MODELS", "models", |d| d.join("manifest.toml").is_file())
 }
 
 fn model_err(name: &str, message: impl Into<String>) -> Error {

@@ -19,18 +19,7 @@ use crate::{audio, face, infer, motion, Error, Result};
 /// Where the bundled demo data lives: `$SPEAKFACE_ASSETS`, the installed share folder, or the
 /// source tree's `assets/`.
 pub fn assets_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("SPEAKFACE_ASSETS") {
-        return PathBuf::from(d);
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(prefix) = exe.parent().and_then(Path::parent) {
-            let installed = prefix.join("share/speakface/assets");
-            if installed.is_dir() {
-                return installed;
-            }
-        }
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets")
+    crate::data_dir("SPEAKFACE_ASSETS", "assets", Path::is_dir)
 }
 
 pub fn default_portrait() -> PathBuf {

@@ -24,3 +24,23 @@ pub mod rig;
 pub mod tts;
 
 pub use error::{Error, Result};
+
+use std::path::{Path, PathBuf};
+
+/// Where a folder of shipped data (`models`, `assets`, `board`) is: `$ENV_VAR`, else the
+/// installed `PREFIX/share/speakface/NAME` next to the binary when `present` says it is there,
+/// else the source tree's `NAME`.
+pub fn data_dir(env_var: &str, name: &str, present: fn(&Path) -> bool) -> PathBuf {
+    if let Some(d) = std::env::var_os(env_var) {
+        return PathBuf::from(d);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(prefix) = exe.parent().and_then(Path::parent) {
+            let installed = prefix.join("share/speakface").join(name);
+            if present(&installed) {
+                return installed;
+            }
+        }
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(name)
+}

@@ -219,22 +219,11 @@ impl Worker {
         let name = path.clone().unwrap_or_else(|| PathBuf::from("request body"));
         let outcome = Config::from_text(text, &name).map_err(|e| rejected(400, e.to_string())).and_then(|cfg| self.switch(cfg));
         let outcome = outcome.map(|mut a| {
-            match &path {
-                Some(p) => match write_atomic(p, text.as_bytes()) {
-                    Ok(()) => {
-                        self.known = Some(Sha256::digest(text.as_bytes()).into());
-                        a.saved = true;
-                    }
-                    Err(e) => {
-                        log::error!("config {}: applied but cannot be saved: {e}", p.display());
-                        a.note = Some(format!("applied, but {} cannot be written ({e}); it runs until the next restart", p.display()));
-                    }
-                },
-                None => a.note = Some("the daemon runs without a config file: applied until the next restart".into()),
-            }
+            self.save(&mut a, |p| write_atomic(p, text.as_bytes()).map(|_| text.to_string()).map_err(|e| e.to_string()));
             a
         });
-        self.finish(who, "config.put", &outcome, &format!("sha256 {}", hex::encode(Sha256::digest(text.as_bytes()))));
+        let sha = hex::encode(Sha256::digest(text.as_bytes()));
+        self.finish(who, "config.put", &outcome, &format!("sha256 {sha}"));
         outcome
     }
 
@@ -280,20 +269,27 @@ impl Worker {
                 return Err(r);
             }
         };
-        match &self.shared.config_path {
-            Some(p) => match save_portrait_path(p, &file) {
-                Ok(text) => {
-                    self.known = Some(Sha256::digest(text.as_bytes()).into());
-                    applied.saved = true;
-                }
-                Err(e) => {
-                    log::error!("config {}: portrait applied but cannot be saved: {e}", p.display());
-                    applied.note = Some(format!("applied, but {} cannot be updated ({e}); it runs until the next restart", p.display()));
-                }
-            },
-            None => applied.note = Some("the daemon runs without a config file: applied until the next restart".into()),
-        }
+        self.save(&mut applied, |p| save_portrait_path(p, &file));
         Ok(applied)
+    }
+
+    /// After an applied API change: `write` puts it into the config file (returning the file's
+    /// new text, remembered so the watcher does not reload it); says in `a` whether it was saved.
+    fn save(&mut self, a: &mut Applied, write: impl FnOnce(&Path) -> std::result::Result<String, String>) {
+        let Some(p) = self.shared.config_path.clone() else {
+            a.note = Some("the daemon runs without a config file: applied until the next restart".into());
+            return;
+        };
+        match write(&p) {
+            Ok(text) => {
+                self.known = Some(Sha256::digest(text.as_bytes()).into());
+                a.saved = true;
+            }
+            Err(e) => {
+                log::error!("config {}: applied but cannot be saved: {e}", p.display());
+                a.note = Some(format!("applied, but {} cannot be written ({e}); it runs until the next restart", p.display()));
+            }
+        }
     }
 
     /// Figures, log and audit for an API change.
