@@ -13,9 +13,15 @@ SYSROOT=$CROSS_TARGET_DIR/sysroot
 export RUSTC=/usr/bin/rustc
 export RUSTDOC=/usr/bin/rustdoc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C link-arg=--sysroot=$SYSROOT"
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L $SYSROOT"
-export CC_aarch64_unknown_linux_gnu="aarch64-linux-gnu-gcc --sysroot=$SYSROOT"
+# -B: the C start files (crt1.o, crti.o) and libc.so from the sysroot, not the cross compiler's
+# own glibc 2.36 ones: a glibc 2.34+ crt1.o leaves the constructors (.init_array: tract's kernel
+# registry) to a libc that runs them, which the sysroot's 2.31 does not.
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C link-arg=--sysroot=$SYSROOT -C link-arg=-B$SYSROOT/usr/lib/aarch64-linux-gnu"
+# The sysroot's library folders first, by their full path: qemu-user looks a guest path up in the
+# sysroot but falls back to the same path on this machine, which may hold other arm64 libraries.
+QEMU="qemu-aarch64 -L $SYSROOT -E LD_LIBRARY_PATH=$SYSROOT/usr/lib/aarch64-linux-gnu:$SYSROOT/lib/aarch64-linux-gnu"
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$QEMU"
+export CC_aarch64_unknown_linux_gnu="aarch64-linux-gnu-gcc --sysroot=$SYSROOT -B$SYSROOT/usr/lib/aarch64-linux-gnu"
 export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
 export PKG_CONFIG_ALLOW_CROSS=1
 export PKG_CONFIG_SYSROOT_DIR=$SYSROOT

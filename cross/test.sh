@@ -21,9 +21,9 @@ cargo test --release --locked --target "$CROSS_TARGET" --target-dir "$CROSS_TARG
 cargo test --release --locked --target "$CROSS_TARGET" --target-dir "$CROSS_TARGET_DIR" --lib -- --skip output::tests
 cargo test --release --locked --target "$CROSS_TARGET" --target-dir "$CROSS_TARGET_DIR" --test face_models --test lipsync
 bin=$CROSS_TARGET_DIR/$CROSS_TARGET/release/speakface
-qemu-aarch64 -L "$SYSROOT" "$bin" models
-qemu-aarch64 -L "$SYSROOT" "$bin" check-config systemd/speakface.toml
-boards=$(qemu-aarch64 -L "$SYSROOT" "$bin" boards)
+$QEMU "$bin" models
+$QEMU "$bin" check-config systemd/speakface.toml
+boards=$($QEMU "$bin" boards)
 grep -q "jetson-orin-nano" <<< "$boards"
 deb=$(scripts/package.sh arm64 "$bin")
 info=$(dpkg-deb --info "$deb")

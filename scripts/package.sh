@@ -29,6 +29,7 @@ install -D -m 0644 systemd/speakface.service "$root/usr/lib/systemd/system/speak
 install -D -m 0644 systemd/speakface.sysusers "$root/usr/lib/sysusers.d/speakface.conf"
 install -D -m 0644 systemd/speakface.tmpfiles "$root/usr/lib/tmpfiles.d/speakface.conf"
 install -D -m 0644 systemd/speakface.toml "$share/speakface.toml"
+install -D -m 0644 systemd/consent.toml "$share/consent.toml"
 install -d "$share/models" "$share/board" "$share/assets/portraits" "$share/assets/speech"
 install -m 0644 models/manifest.toml models/*.onnx "$share/models/"
 install -m 0644 board/*.toml "$share/board/"
@@ -80,6 +81,11 @@ if [ "$1" = configure ]; then
     systemd-tmpfiles ${root:+--root="$root"} --create speakface.conf || true
   fi
   mkdir -p "$root/etc/speakface"
+  # The consent allowlist (only the bundled demo portrait), only when there is none.
+  if [ ! -e "$root/etc/speakface/consent.toml" ]; then
+    cp "$root/usr/share/speakface/consent.toml" "$root/etc/speakface/consent.toml"
+    chmod 0664 "$root/etc/speakface/consent.toml"
+  fi
   if [ ! -e "$root/etc/speakface/speakface.toml" ]; then
     cp "$root/usr/share/speakface/speakface.toml" "$root/etc/speakface/speakface.toml"
     chmod 0660 "$root/etc/speakface/speakface.toml"

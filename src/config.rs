@@ -25,6 +25,8 @@ pub struct Config {
     pub tts: TtsConfig,
     pub board: BoardConfig,
     pub inference: InferenceConfig,
+    pub provenance: ProvenanceConfig,
+    pub consent: ConsentConfig,
     /// The board profile laid under this config, and why it was chosen (set by `parse`).
     #[serde(skip)]
     pub chosen_board: Option<crate::board::Choice>,
@@ -101,6 +103,57 @@ impl Default for ApiConfig {
             max_upload_mb: 20,
             max_auth_failures_per_min: 5,
         }
+    }
+}
+
+/// What every output frame carries: a visible label and an invisible watermark (see
+/// `src/provenance.rs` and `src/watermark.rs`). Turning either off is logged and audited.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProvenanceConfig {
+    /// Draw the visible label on every frame.
+    pub label: bool,
+    /// The label's text (letters, digits and common punctuation; at most 40 characters).
+    pub label_text: String,
+    /// "top-left", "top-right", "bottom-left" or "bottom-right".
+    pub label_position: String,
+    /// Size: pixels per dot of the 5×7 font (1 to 8; 2 makes 14-pixel-high letters).
+    pub label_scale: u32,
+    /// Embed the invisible watermark (device id + time) in every frame.
+    pub watermark: bool,
+    /// Watermark amplitude in grey levels (1.0 to 8.0; higher survives lower bitrates, more visible).
+    pub watermark_strength: f32,
+    /// Device id carried by the watermark: 8 hex digits, or "" for one derived from /etc/machine-id.
+    pub device_id: String,
+}
+
+impl Default for ProvenanceConfig {
+    fn default() -> Self {
+        ProvenanceConfig {
+            label: true,
+            label_text: "AI-GENERATED".into(),
+            label_position: "bottom-right".into(),
+            label_scale: 2,
+            watermark: true,
+            watermark_strength: crate::watermark::DEFAULT_STRENGTH,
+            device_id: String::new(),
+        }
+    }
+}
+
+/// Portrait consent for the daemon (`speakface run`): only allowlisted portraits are animated.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsentConfig {
+    /// Refuse portraits whose sha256 is not in the allowlist. false turns the check off (audited).
+    pub required: bool,
+    /// The allowlist (`speakface consent add` writes it); relative to the config file.
+    pub allowlist: PathBuf,
+}
+
+impl Default for ConsentConfig {
+    fn default() -> Self {
+        ConsentConfig { required: true, allowlist: PathBuf::from("/etc/speakface/consent.toml") }
     }
 }
 
@@ -378,7 +431,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub struct Changes {
     /// Emotion, gaze, intensity, seed: applied to the running animator, the video goes on.
     pub motion: bool,
-    /// Portrait, landmarks, models, head distance or frame size: a new rig, built beside the old.
+    /// Portrait, landmarks, models, head distance, frame size or consent settings: a new rig, built
+    /// beside the old (the portrait's consent is checked again).
     pub face: bool,
     /// The speech source: capture restarted.
     pub audio: bool,
@@ -388,7 +442,7 @@ pub struct Changes {
     pub rtsp: bool,
     /// Frame rate or size: the engine's clock starts again.
     pub clock: bool,
-    /// Settings read where they are used (TTS, config watching): nothing to rebuild.
+    /// Settings read where they are used (TTS, config watching, label and watermark): nothing to rebuild.
     pub other: bool,
     /// Sections that take effect only after a restart.
     pub restart_only: Vec<&'static str>,
@@ -464,6 +518,7 @@ impl Config {
         .into_iter()
         .flatten()
         .chain(record_dir)
+        .chain(Some(&mut cfg.consent.allowlist))
             .chain(cfg.audio.files.iter_mut())
         {
             if p.is_relative() {
@@ -544,6 +599,26 @@ impl Config {
         }
         if !(100..=50_000).contains(&v.bitrate_kbps) {
             return Err(bad("video.bitrate_kbps", "100 to 50000", v.bitrate_kbps.to_string()));
+        }
+        let pv = &self.provenance;
+        if pv.label_text.trim().is_empty() || pv.label_text.chars().count() > 40 || !pv.label_text.chars().all(crate::font::has_glyph) {
+            return Err(bad(
+                "provenance.label_text",
+                "1 to 40 letters, digits, spaces or . , : - _ / ( ) ! ? ' & + # % @",
+                format!("\"{}\"", pv.label_text),
+            ));
+        }
+        if !["top-left", "top-right", "bottom-left", "bottom-right"].contains(&pv.label_position.as_str()) {
+            return Err(bad("provenance.label_position", "\"top-left\", \"top-right\", \"bottom-left\" or \"bottom-right\"", format!("\"{}\"", pv.label_position)));
+        }
+        if !(1..=8).contains(&pv.label_scale) {
+            return Err(bad("provenance.label_scale", "1 to 8", pv.label_scale.to_string()));
+        }
+        if !(1.0..=8.0).contains(&pv.watermark_strength) {
+            return Err(bad("provenance.watermark_strength", "1.0 to 8.0", pv.watermark_strength.to_string()));
+        }
+        if !(pv.device_id.is_empty() || (pv.device_id.len() == 8 && pv.device_id.chars().all(|c| c.is_ascii_hexdigit()))) {
+            return Err(bad("provenance.device_id", "8 hex digits or \"\"", format!("\"{}\"", pv.device_id)));
         }
         let m = &self.motion;
         if !(0.5..=3.0).contains(&m.head_distance) {
@@ -677,12 +752,16 @@ impl Config {
                 || a.models != b.models
                 || a.cache != b.cache
                 || a.motion.head_distance != b.motion.head_distance
+                || a.consent != b.consent
                 || size,
             audio: a.audio != b.audio,
             outputs: a.output != b.output || a.video != b.video,
             rtsp: a.output.rtsp != b.output.rtsp,
             clock,
-            other: a.tts != b.tts || a.daemon.watch_config != b.daemon.watch_config || a.chosen_board != b.chosen_board,
+            other: a.tts != b.tts
+                || a.daemon.watch_config != b.daemon.watch_config
+                || a.chosen_board != b.chosen_board
+                || a.provenance != b.provenance,
             restart_only,
         }
     }

@@ -11,6 +11,9 @@ pub enum Error {
     Config { path: PathBuf, message: String },
     #[error("portrait {path}: {message}")]
     Image { path: PathBuf, message: String },
+    /// A portrait the consent allowlist does not cover (daemon mode).
+    #[error("portrait {path}: {message}")]
+    Consent { path: PathBuf, message: String },
     #[error("portrait {path}: no face found ({message}); supply landmarks with --landmarks FILE")]
     NoFace { path: PathBuf, message: String },
     #[error("landmarks {path}: {message}")]

@@ -12,6 +12,7 @@ use crate::motion::MotionTrack;
 use crate::motion_params::MotionFrame;
 use crate::output::{Mp4Settings, Mp4Writer};
 use crate::preview::ContactSheet;
+use crate::provenance::{self, Stamp};
 use crate::render::Renderer;
 use crate::rig::Rig;
 use crate::{audio, face, infer, motion, Error, Result};
@@ -119,6 +120,14 @@ pub fn render(job: &RenderJob) -> Result<RenderReport> {
     let mut settings = Mp4Settings::new(cfg.video.width, cfg.video.height, fps);
     settings.video_bitrate_kbps = cfg.video.bitrate_kbps;
     let mut writer = Mp4Writer::create(&job.out, &settings, speech.original_rate, speech.original_channels)?;
+    writer.set_tags(&provenance::tags(cfg, &provenance::file_sha256(&job.portrait)?));
+    let mut stamp = Stamp::new(cfg, cfg.video.width, cfg.video.height);
+    for (name, on) in [("label", cfg.provenance.label), ("watermark", cfg.provenance.watermark)] {
+        if !on {
+            log::warn!("provenance.{name} = false: {} is written without the {name}", job.out.display());
+        }
+    }
+    let mut frame = Vec::with_capacity((cfg.video.width * cfg.video.height * 3) as usize);
     writer.write_audio(&speech.original)?;
     let mut sheet = job.preview.as_ref().map(|_| {
         ContactSheet::new(frames.len(), fps as f32, 12, cfg.video.width, cfg.video.height, 256, 4)
@@ -135,7 +144,10 @@ pub fn render(job: &RenderJob) -> Result<RenderReport> {
         indicatif::ProgressBar::hidden()
     };
     for (n, m) in frames.iter().enumerate() {
-        let rgb = renderer.render(&rig, m);
+        frame.clear();
+        frame.extend_from_slice(renderer.render(&rig, m));
+        stamp.apply(&mut frame);
+        let rgb = &frame[..];
         if let Some(s) = sheet.as_mut() {
             if s.wants(n) {
                 s.add(n, rgb);

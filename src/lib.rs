@@ -10,6 +10,7 @@ pub mod control;
 pub mod daemon;
 pub mod error;
 pub mod face;
+pub mod font;
 pub mod infer;
 pub mod job;
 pub mod lipsync;
@@ -18,10 +19,13 @@ pub mod motion;
 pub mod motion_params;
 pub mod output;
 pub mod pipeline;
+pub mod provenance;
 pub mod preview;
 pub mod render;
 pub mod rig;
 pub mod tts;
+pub mod verify;
+pub mod watermark;
 
 pub use error::{Error, Result};
 

@@ -48,10 +48,64 @@ enum Command {
     CheckConfig { file: PathBuf },
     /// List the board profiles, which one this machine gets and why, and each board's notes.
     Boards,
+    /// Is the invisible watermark in this video (an MP4 file, or a stream URL such as
+    /// rtsp://HOST:8554/avatar)? Prints what it carries and the file's provenance tags.
+    /// Exit status: 0 watermark found in every source, 1 not found in one, 2 error.
+    Verify {
+        #[arg(required = true)]
+        sources: Vec<String>,
+        /// Read at most this many seconds of video from each.
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
+        /// Give up on a stream after this many seconds of wall time.
+        #[arg(long, default_value_t = 30.0)]
+        timeout: f64,
+        /// Print JSON (one object per source) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The portrait consent allowlist the daemon checks (consent.allowlist in the config).
+    Consent {
+        #[command(subcommand)]
+        action: ConsentAction,
+    },
     /// Verify every model in the manifest (sha256, loads, runs).
     Models {
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConsentAction {
+    /// Allow a portrait: record its sha256 with who agreed and when.
+    Add {
+        image: PathBuf,
+        /// Who agreed: the person shown, their representative, or the rights holder.
+        #[arg(long)]
+        by: String,
+        /// When they agreed, YYYY-MM-DD (default: today).
+        #[arg(long)]
+        date: Option<String>,
+        /// What the portrait is (a name, "public domain painting", …).
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        note: Option<String>,
+        /// Config whose consent.allowlist to write (default: /etc/speakface/speakface.toml if present).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// List the allowlist, or check one image against it.
+    List {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Is this image allowed? Exit status 0 yes, 1 no.
+    Check {
+        image: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -242,6 +296,8 @@ fn run(cli: Cli) -> Result<()> {
             println!("(profiles in {})", dir.display());
             Ok(())
         }
+        Command::Verify { .. } => unreachable!("handled in main"),
+        Command::Consent { action } => consent(action),
         Command::Models { dir } => {
             let dir = dir.unwrap_or_else(infer::default_models_dir);
             for name in ["face_detection", "face_landmark", "iris_landmark"] {
@@ -253,8 +309,84 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+fn daemon_config(config: Option<PathBuf>) -> Result<Config> {
+    let etc = PathBuf::from("/etc/speakface/speakface.toml");
+    let config = config.or_else(|| etc.is_file().then_some(etc));
+    load_config(config.as_ref())
+}
+
+fn consent(action: ConsentAction) -> Result<()> {
+    use speakface::provenance::{file_sha256, today, Allowlist, ConsentEntry};
+    match action {
+        ConsentAction::Add { image, by, date, name, note, config } => {
+            let cfg = daemon_config(config)?;
+            // Only images that are images: hash what the daemon would load.
+            let bytes = std::fs::read(&image).map_err(|e| Error::Image { path: image.clone(), message: format!("cannot read: {e}") })?;
+            speakface::face::decode_portrait(&bytes, &image)?;
+            let sha256 = file_sha256(&image)?;
+            let mut list = Allowlist::load(&cfg.consent.allowlist)?;
+            let entry = ConsentEntry { sha256: sha256.clone(), consent_by: by, consent_date: date.unwrap_or_else(today), name, note };
+            // Validate the entry as the loader will.
+            let probe = toml::to_string(&entry).map_err(|e| Error::Other(e.to_string()))?;
+            let tmp = std::env::temp_dir().join(format!("speakface-consent-check-{}.toml", std::process::id()));
+            std::fs::write(&tmp, format!("[[portrait]]\n{probe}")).map_err(|e| Error::Other(e.to_string()))?;
+            let checked = Allowlist::load(&tmp);
+            let _ = std::fs::remove_file(&tmp);
+            checked.map_err(|e| Error::Other(e.to_string().replace(&tmp.display().to_string(), "entry")))?;
+            list.add(entry)?;
+            println!("{}: sha256 {sha256} allowed in {}", image.display(), list.path.display());
+            Ok(())
+        }
+        ConsentAction::List { config } => {
+            let cfg = daemon_config(config)?;
+            let list = Allowlist::load(&cfg.consent.allowlist)?;
+            println!("{} ({} entries{}){}", list.path.display(), list.entries.len(), if list.present { "" } else { ", file absent" },
+                if cfg.consent.required { "" } else { "; consent.required = false: the daemon does not check" });
+            for e in &list.entries {
+                println!("{}  {}  by {}{}", e.sha256, e.consent_date, e.consent_by, e.name.as_ref().map(|n| format!("  ({n})")).unwrap_or_default());
+            }
+            Ok(())
+        }
+        ConsentAction::Check { image, config } => {
+            let cfg = daemon_config(config)?;
+            let sha = file_sha256(&image)?;
+            let c = speakface::provenance::check_consent(&cfg, &image, &sha)?;
+            println!("{}: allowed ({})", image.display(), c.describe());
+            Ok(())
+        }
+    }
+}
+
+fn verify(sources: &[String], seconds: f64, timeout: f64, json: bool) -> ExitCode {
+    let mut all = true;
+    for s in sources {
+        match speakface::verify::verify(s, seconds, std::time::Duration::from_secs_f64(timeout.max(1.0))) {
+            Ok(r) => {
+                all &= r.watermarked();
+                if json {
+                    println!("{}", serde_json::to_string(&r).unwrap_or_default());
+                } else {
+                    print!("{}", r.text());
+                }
+            }
+            Err(e) => {
+                eprintln!("speakface: error: {}", speakface::error::one_line(&e.to_string()));
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if all {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Verify { sources, seconds, timeout, json } = &cli.command {
+        return verify(sources, *seconds, *timeout, *json);
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

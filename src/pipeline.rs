@@ -31,6 +31,7 @@ use crate::control::{self, lock, PortraitInfo, Shared};
 use crate::motion::{Animator, MouthShape, MouthTracker};
 use crate::output::live::{LiveOutput, RtspServer};
 use crate::render::Renderer;
+use crate::provenance::{self, Stamp};
 use crate::rig::Rig;
 use crate::{daemon, job, Error, Result};
 
@@ -158,18 +159,22 @@ pub struct Face {
     pub rig: Rig,
     pub renderer: Renderer,
     pub portrait: PortraitInfo,
+    /// Why this portrait may be animated (the consent allowlist entry, or the check is off).
+    pub consent: provenance::Consent,
 }
 
 /// Analyses the configured portrait and builds its rig at the configured size (a second or so;
 /// run it beside the engine, never inside it).
 pub fn build_face(cfg: &Config) -> Result<Face> {
     let path = cfg.portrait.image.clone().unwrap_or_else(job::default_portrait);
-    let (img, analysis) = job::analyze_portrait(cfg, &path)?;
     let bytes = std::fs::read(&path).map_err(|e| Error::Image { path: path.clone(), message: format!("cannot read: {e}") })?;
+    // Consent first: a portrait nobody agreed to is not even analysed.
+    let consent = provenance::check_consent(cfg, &path, &hex::encode(Sha256::digest(&bytes)))?;
+    let (img, analysis) = job::analyze_portrait(cfg, &path)?;
     let rig = Rig::build(&img, &analysis, cfg.video.width, cfg.video.height, cfg.motion.head_distance);
     let renderer = Renderer::new(&rig);
     let portrait = PortraitInfo { path, sha256: hex::encode(Sha256::digest(&bytes)), width: img.width(), height: img.height() };
-    Ok(Face { rig, renderer, portrait })
+    Ok(Face { rig, renderer, portrait, consent })
 }
 
 /// A config change, its parts built, for the engine to swap in.
@@ -223,6 +228,10 @@ struct Engine {
     marks: VecDeque<(u64, Instant)>,
     out_audio: Vec<i16>,
     snapshots: Vec<tokio::sync::oneshot::Sender<Snapshot>>,
+    /// Label and watermark, applied to every frame before any output sees it.
+    stamp: Stamp,
+    /// The frame being sent: the render, stamped.
+    frame_buf: Vec<u8>,
 }
 
 impl Engine {
@@ -275,7 +284,7 @@ impl Engine {
         if new_rtsp && cfg.output.rtsp.enabled {
             self.rtsp = Some(RtspServer::start(cfg)?);
         }
-        self.output = Some(LiveOutput::start(cfg, self.rtsp.as_ref())?);
+        self.output = Some(LiveOutput::start(cfg, self.rtsp.as_ref(), &self.face.portrait.sha256)?);
         Ok(())
     }
 
@@ -311,11 +320,15 @@ impl Engine {
                 Err(e) => log::error!("cannot start capture: {e}; animating idle"),
             }
         }
+        let restamp = p.face.is_some() || p.cfg.provenance != self.cfg.provenance;
         if let Some(face) = p.face {
             self.face = face;
         }
         let seed_changed = p.cfg.motion.seed != self.cfg.motion.seed;
         self.cfg = p.cfg;
+        if restamp {
+            self.stamp = Stamp::new(&self.cfg, self.face.rig.width, self.face.rig.height);
+        }
         if ch.clock {
             self.reset_clock();
         } else if seed_changed {
@@ -397,6 +410,10 @@ impl Engine {
             }
             let r0 = Instant::now();
             let rgb = self.face.renderer.render(&self.face.rig, &motion);
+            self.frame_buf.clear();
+            self.frame_buf.extend_from_slice(rgb);
+            self.stamp.apply(&mut self.frame_buf);
+            let rgb = &self.frame_buf[..];
             let render_ms = r0.elapsed().as_secs_f32() * 1000.0;
             if let Some(o) = &self.output {
                 if let Err(e) = o.push(rgb, &self.out_audio) {
@@ -452,6 +469,35 @@ impl Engine {
     }
 }
 
+/// Audit record of a portrait going on air, with why it may.
+pub fn audit_portrait_use(audit: &control::audit::Audit, who: &str, face: &Face) {
+    let consent = face.consent.describe();
+    log::info!("portrait {} (sha256 {}): {consent}", face.portrait.path.display(), face.portrait.sha256);
+    audit.record(who, "portrait.use", "ok", &format!("{} sha256 {}; {consent}", face.portrait.path.display(), face.portrait.sha256));
+}
+
+/// Audit records (and a warning) for the label or watermark being off, or switched by a reload.
+pub fn audit_provenance(audit: &control::audit::Audit, who: &str, old: Option<&Config>, new: &Config) {
+    let items = [("label", old.map(|c| c.provenance.label), new.provenance.label), ("watermark", old.map(|c| c.provenance.watermark), new.provenance.watermark)];
+    for (name, before, now) in items {
+        if before == Some(now) || (before.is_none() && now) {
+            continue;
+        }
+        if now {
+            audit.record(who, &format!("provenance.{name}"), "on", &format!("provenance.{name} = true"));
+        } else {
+            log::warn!("provenance.{name} = false: frames go out without the {name}");
+            audit.record(who, &format!("provenance.{name}"), "off", &format!("provenance.{name} = false in the config"));
+        }
+    }
+    if !new.consent.required && old.is_none_or(|o| o.consent.required) {
+        log::warn!("consent.required = false: portraits are animated without a consent check");
+        audit.record(who, "consent.check", "off", "consent.required = false in the config");
+    } else if new.consent.required && old.is_some_and(|o| !o.consent.required) {
+        audit.record(who, "consent.check", "on", "consent.required = true");
+    }
+}
+
 /// For tests of the watchdog: stall the frame loop on purpose after this many frames.
 fn stall_after() -> Option<u64> {
     std::env::var("SPEAKFACE_TEST_STALL_AFTER_FRAMES").ok()?.parse().ok()
@@ -474,10 +520,24 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, stop: &AtomicBool, reload:
     if cfg.inference.device == "cuda" {
         log::warn!("inference.device = \"cuda\": this build has no CUDA backend yet; the models run on the CPU");
     }
-    let face = build_face(&cfg)?;
+    let face = match build_face(&cfg) {
+        Ok(f) => f,
+        Err(e) => {
+            if let Error::Consent { path, .. } = &e {
+                audit.record("daemon", "portrait.refused", "refused", &format!("{}: {e}", path.display()));
+            }
+            return Err(e);
+        }
+    };
     log::info!("portrait {} ready ({} x {} px)", face.portrait.path.display(), face.portrait.width, face.portrait.height);
     let shared = Arc::new(Shared::new(cfg.clone(), config_path, face.portrait.clone(), audit));
     shared.audit.record("daemon", "start", "ok", &format!("portrait {} sha256 {}", face.portrait.path.display(), face.portrait.sha256));
+    audit_portrait_use(&shared.audit, "daemon", &face);
+    audit_provenance(&shared.audit, "daemon", None, &cfg);
+    let stamp = Stamp::new(&cfg, face.rig.width, face.rig.height);
+    if cfg.provenance.watermark {
+        log::info!("watermark: device id {:08x}", stamp.device());
+    }
 
     let (engine_tx, engine_rx) = mpsc::channel::<EngineMsg>();
     let reloader = control::reload::start(shared.clone(), engine_tx.clone(), reload)?;
@@ -513,6 +573,8 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, stop: &AtomicBool, reload:
         marks: VecDeque::with_capacity(512),
         out_audio: Vec::with_capacity(ANALYSIS_RATE as usize),
         snapshots: vec![],
+        stamp,
+        frame_buf: Vec::new(),
     };
     e.start_outputs(&cfg, true)?;
     let outputs = e.describe_outputs();

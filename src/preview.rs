@@ -9,7 +9,7 @@ use std::path::Path;
 
 use image::{imageops, RgbImage};
 
-use crate::{Error, Result};
+use crate::{font, Error, Result};
 
 const GAP: u32 = 4;
 const BACKGROUND: [u8; 3] = [24, 24, 24];
@@ -92,12 +92,13 @@ impl ContactSheet {
             let secs = if self.fps > 0.0 { n as f32 / self.fps } else { 0.0 };
             let label = format!("{secs:.2} s");
             let scale = (self.thumb_w / 160).max(1);
-            let (lw, lh) = text_size(&label, scale);
+            let (lw, lh) = font::text_size(&label, scale);
             // Keep the label inside the cell; skip it on cells too small to hold it.
             if lw + 2 * scale <= self.thumb_w && lh + 2 * scale <= self.thumb_h {
                 let ly = y + self.thumb_h - lh - 2 * scale;
                 fill(&mut sheet, x, ly, lw + 2 * scale, lh + 2 * scale, [0, 0, 0]);
-                draw_text(&mut sheet, x + scale, ly + scale, &label, scale, [255, 255, 255]);
+                let w = sheet.width();
+                font::draw_text(&mut sheet, w, x + scale, ly + scale, &label, scale, [255, 255, 255]);
             }
         }
         sheet.save_with_format(path, image::ImageFormat::Png).map_err(|e| Error::Output {
@@ -111,45 +112,6 @@ fn fill(img: &mut RgbImage, x: u32, y: u32, w: u32, h: u32, color: [u8; 3]) {
     for yy in y..(y + h).min(img.height()) {
         for xx in x..(x + w).min(img.width()) {
             img.put_pixel(xx, yy, image::Rgb(color));
-        }
-    }
-}
-
-/// 5×7 glyphs, one byte per row, bit 4 = leftmost column.
-fn glyph(c: char) -> [u8; 7] {
-    match c {
-        '0' => [0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E],
-        '1' => [0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E],
-        '2' => [0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F],
-        '3' => [0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E],
-        '4' => [0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02],
-        '5' => [0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E],
-        '6' => [0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E],
-        '7' => [0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08],
-        '8' => [0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E],
-        '9' => [0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C],
-        '.' => [0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C],
-        's' => [0x00, 0x00, 0x0E, 0x10, 0x0E, 0x01, 0x1E],
-        '-' => [0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00],
-        _ => [0; 7], // space and anything else
-    }
-}
-
-/// Width and height in pixels of `text` at `scale` (5×7 glyphs, 1-pixel spacing).
-fn text_size(text: &str, scale: u32) -> (u32, u32) {
-    let n = text.chars().count() as u32;
-    ((n * 6).saturating_sub(1) * scale, 7 * scale)
-}
-
-fn draw_text(img: &mut RgbImage, x: u32, y: u32, text: &str, scale: u32, color: [u8; 3]) {
-    for (i, c) in text.chars().enumerate() {
-        let gx = x + i as u32 * 6 * scale;
-        for (row, bits) in glyph(c).iter().enumerate() {
-            for col in 0..5u32 {
-                if bits & (0x10 >> col) != 0 {
-                    fill(img, gx + col * scale, y + row as u32 * scale, scale, scale, color);
-                }
-            }
         }
     }
 }
@@ -197,13 +159,5 @@ mod tests {
 
         let err = s.save(Path::new("/proc/nope/sheet.png")).unwrap_err();
         assert!(err.to_string().contains("/proc/nope/sheet.png"));
-    }
-
-    #[test]
-    fn font_covers_labels() {
-        for c in "0123456789.s".chars() {
-            assert!(glyph(c).iter().any(|&r| r != 0), "glyph {c:?} is blank");
-        }
-        assert_eq!(text_size("1.20 s", 1), (35, 7));
     }
 }

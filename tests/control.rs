@@ -67,8 +67,9 @@ fn the_api_guards_validates_applies_and_keeps_the_stream_going() {
     let port = free_port();
     let base_config = format!(
         "# kiosk in hall 2\n[audio]\nsource = \"file\"\nfiles = [\"{}\"]\n[output.rtsp]\nlisten = \"127.0.0.1:{port}\"\n\
-         [daemon]\nstate_dir = \"state\"\n[api]\nlisten = \"127.0.0.1:0\"\n",
-        asset("speech/demo.wav").display()
+         [daemon]\nstate_dir = \"state\"\n[api]\nlisten = \"127.0.0.1:0\"\n[consent]\nallowlist = \"{}/tests/data/consent.toml\"\n",
+        asset("speech/demo.wav").display(),
+        env!("CARGO_MANIFEST_DIR")
     );
     let mut d = Daemon::start(&dir, &base_config, &[]);
     let api = api_url(&mut d);
@@ -129,7 +130,14 @@ fn the_api_guards_validates_applies_and_keeps_the_stream_going() {
     let (code, body) = http("GET", &format!("{api}/v1/config"), Some(&token), None);
     assert_eq!((code, text(&body)), (200, happy.clone()));
 
-    // --- portraits: no face -> 422, the old one kept; a painting -> swapped and saved --------
+    // --- portraits: not allowlisted -> 422; no face -> 422, the old one kept; a painting -> swapped
+    let mut stranger = std::fs::read(asset("portraits/default.jpg")).unwrap();
+    stranger.extend_from_slice(b"another portrait"); // still a JPEG, another sha256
+    let (code, body) = http("PUT", &format!("{api}/v1/portrait"), Some(&token), Some(("image/jpeg", &stranger)));
+    let err = json(&body)["error"].as_str().unwrap_or_default().to_string();
+    eprintln!("portrait outside the consent allowlist -> {code}: {err}");
+    assert_eq!(code, 422);
+    assert!(err.contains("not in the consent allowlist") && err.contains("tests/data/consent.toml"), "{err}");
     let coffee = std::fs::read(asset("portraits/no_face.jpg")).unwrap();
     let (code, body) = http("PUT", &format!("{api}/v1/portrait"), Some(&token), Some(("image/jpeg", &coffee)));
     let err = json(&body)["error"].as_str().unwrap_or_default().to_string();
@@ -216,7 +224,7 @@ fn the_api_guards_validates_applies_and_keeps_the_stream_going() {
     for needle in [
         "speakface_frames_total ",
         "speakface_latency_seconds_bucket{le=\"0.15\"}",
-        "speakface_reloads_total{result=\"rejected\"} 5",
+        "speakface_reloads_total{result=\"rejected\"} 6",
         "speakface_reloads_total{result=\"applied\"} 2",
         "speakface_auth_failures_total 2",
         "speakface_rtsp_clients ",
@@ -233,6 +241,8 @@ fn the_api_guards_validates_applies_and_keeps_the_stream_going() {
         ("config.put", "rejected"),
         ("config.put", "applied"),
         ("portrait.put", "rejected"),
+        ("portrait.refused", "refused"),
+        ("portrait.use", "ok"),
         ("portrait.put", "applied"),
         ("say", "queued"),
     ] {

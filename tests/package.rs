@@ -73,6 +73,9 @@ fn the_package_installs_upgrades_and_purges_keeping_the_operators_config() {
     dpkg(&r, &["-i", deb1.to_str().unwrap()]);
     let cfg = r.join("etc/speakface/speakface.toml");
     assert!(cfg.is_file(), "postinst did not install the config");
+    // The consent allowlist holds the bundled demo portrait, so the demo config runs.
+    let consent = std::fs::read_to_string(r.join("etc/speakface/consent.toml")).expect("postinst did not install the consent allowlist");
+    assert!(consent.contains("61404769e8d0050daac622c53d1737073013275d86a55da5e6186084ad57de68"), "{consent}");
     let passwd = std::fs::read_to_string(r.join("etc/passwd")).unwrap();
     assert!(passwd.lines().any(|l| l.starts_with("speakface:") && l.contains("/var/lib/speakface")), "{passwd}");
     for d in ["var/lib/speakface", "var/lib/speakface/portraits", "var/cache/speakface", "etc/speakface"] {

@@ -149,7 +149,7 @@ impl Worker {
     }
 
     /// Makes `new` the running config: builds what it needs, has the engine swap it in.
-    fn switch(&mut self, new: Config) -> Outcome {
+    fn switch(&mut self, new: Config, who: &str) -> Outcome {
         let old = self.shared.config();
         let ch = old.changes(&new);
         let portrait = lock(&self.shared.portrait).clone();
@@ -158,8 +158,22 @@ impl Worker {
             return Ok(Applied { changed: "nothing".into(), saved: false, restart_needed, portrait, note: None });
         }
         check_live(&new).map_err(|e| rejected(400, e.to_string()))?;
-        let face = if ch.face { Some(build_face(&new).map_err(|e| rejected(422, e.to_string()))?) } else { None };
+        let face = if ch.face {
+            match build_face(&new) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    if let crate::Error::Consent { path, .. } = &e {
+                        self.shared.audit.record(who, "portrait.refused", "refused", &format!("{}: {e}", path.display()));
+                    }
+                    return Err(rejected(422, e.to_string()));
+                }
+            }
+        } else {
+            None
+        };
         let new_portrait = face.as_ref().map(|f| f.portrait.clone());
+        let face_for_audit =
+            face.as_ref().map(|f| format!("{} sha256 {}; {}", f.portrait.path.display(), f.portrait.sha256, f.consent.describe()));
         daemon::notify(&format!("RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading", super::monotonic_usec()));
         let (tx, rx) = mpsc::channel();
         let changed = ch.describe();
@@ -171,6 +185,10 @@ impl Worker {
         };
         daemon::notify("READY=1\nSTATUS=animating");
         answer.map_err(|e| rejected(422, e))?;
+        crate::pipeline::audit_provenance(&self.shared.audit, who, Some(&old), &new);
+        if let Some(f) = &face_for_audit {
+            self.shared.audit.record(who, "portrait.use", "ok", f);
+        }
         *lock(&self.shared.config) = new;
         let portrait = match new_portrait {
             Some(p) => {
@@ -199,7 +217,7 @@ impl Worker {
         };
         // Remember this version, so a broken file is reported once, not every 2 s.
         self.known = Some(Sha256::digest(text.as_bytes()).into());
-        let outcome = Config::from_text(&text, &path).map_err(|e| rejected(400, e.to_string())).and_then(|cfg| self.switch(cfg));
+        let outcome = Config::from_text(&text, &path).map_err(|e| rejected(400, e.to_string())).and_then(|cfg| self.switch(cfg, source));
         match outcome {
             Ok(a) => {
                 let msg = applied_text(&a);
@@ -217,7 +235,7 @@ impl Worker {
     fn put_config(&mut self, text: &str, who: &str) -> Outcome {
         let path = self.shared.config_path.clone();
         let name = path.clone().unwrap_or_else(|| PathBuf::from("request body"));
-        let outcome = Config::from_text(text, &name).map_err(|e| rejected(400, e.to_string())).and_then(|cfg| self.switch(cfg));
+        let outcome = Config::from_text(text, &name).map_err(|e| rejected(400, e.to_string())).and_then(|cfg| self.switch(cfg, who));
         let outcome = outcome.map(|mut a| {
             self.save(&mut a, |p| write_atomic(p, text.as_bytes()).map(|_| text.to_string()).map_err(|e| e.to_string()));
             a
@@ -231,12 +249,12 @@ impl Worker {
     /// config file's `portrait.image` at it (comments and layout of the file kept).
     fn put_portrait(&mut self, bytes: &[u8], who: &str) -> Outcome {
         let sha = hex::encode(Sha256::digest(bytes));
-        let outcome = self.try_portrait(bytes, &sha);
+        let outcome = self.try_portrait(bytes, &sha, who);
         self.finish(who, "portrait.put", &outcome, &format!("image sha256 {sha}, {} bytes", bytes.len()));
         outcome
     }
 
-    fn try_portrait(&mut self, bytes: &[u8], sha: &str) -> Outcome {
+    fn try_portrait(&mut self, bytes: &[u8], sha: &str, who: &str) -> Outcome {
         let ext = match image::guess_format(bytes) {
             Ok(image::ImageFormat::Jpeg) => "jpg",
             Ok(image::ImageFormat::Png) => "png",
@@ -255,7 +273,7 @@ impl Worker {
         let mut new = old.clone();
         new.portrait.image = Some(file.clone());
         new.portrait.landmarks = None;
-        let outcome = self.switch(new).map_err(|mut r| {
+        let outcome = self.switch(new, who).map_err(|mut r| {
             // Name the upload, not the file we kept it in.
             r.error = r.error.replace(&file.display().to_string(), "uploaded image").replace("; supply landmarks with --landmarks FILE", "");
             r

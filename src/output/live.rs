@@ -309,7 +309,8 @@ pub fn enforce_free_space(dir: &Path, min_free_mb: u64) -> usize {
 impl LiveOutput {
     /// Builds and starts the pipeline for the enabled outputs. `rtsp` is the running server (when
     /// `output.rtsp.enabled`).
-    pub fn start(cfg: &Config, rtsp: Option<&RtspServer>) -> Result<LiveOutput> {
+    /// `portrait_sha256`: the portrait on air, for the recordings' provenance tags.
+    pub fn start(cfg: &Config, rtsp: Option<&RtspServer>, portrait_sha256: &str) -> Result<LiveOutput> {
         gst::init().map_err(|e| gst_err(format!("cannot initialise GStreamer: {e}")))?;
         let o = &cfg.output;
         let (w, h, fps) = (cfg.video.width, cfg.video.height, cfg.video.fps);
@@ -392,6 +393,22 @@ impl LiveOutput {
         };
         let video = get("vsrc")?;
         let audio = get("asrc")?;
+        if let Some(mux) = pipeline.by_name("rec").and_then(|rec| rec.property::<Option<gst::Element>>("muxer")) {
+            // Provenance tags in every segment: mp4mux forgets its tags when splitmuxsink resets
+            // it between segments, so they are laid on again as each new file is named. (The
+            // handler must not ask splitmuxsink anything: it runs under splitmuxsink's lock.)
+            crate::output::mp4::set_tags(&mux, &crate::provenance::tags(cfg, portrait_sha256));
+            let (cfg2, sha) = (cfg.clone(), portrait_sha256.to_string());
+            let mux_weak = mux.downgrade();
+            if let Some(rec) = pipeline.by_name("rec") {
+                rec.connect("format-location-full", false, move |_| {
+                    if let Some(mux) = mux_weak.upgrade() {
+                        crate::output::mp4::set_tags(&mux, &crate::provenance::tags(&cfg2, &sha));
+                    }
+                    None
+                });
+            }
+        }
         if let Some(server) = rtsp {
             for (name, is_video) in [("rtsp_v", true), ("rtsp_a", false)] {
                 let sink = pipeline

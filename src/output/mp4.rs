@@ -79,6 +79,19 @@ const FINISH_TIMEOUT: Duration = Duration::from_secs(300);
 /// Dropping a writer without calling [`finish`](Self::finish) stops the pipeline and deletes the
 /// temporary `.OUT.mp4.partial` file (which would not be a valid MP4: the index is written at EOS);
 /// the destination path is left untouched.
+/// Lays the provenance tags on an MP4 muxer (before it starts a file): the encoder tag
+/// (`©too`) and the comment (`©cmt`), which players and `speakface verify` show.
+pub fn set_tags(mux: &gst::Element, tags: &crate::provenance::Tags) {
+    if let Some(setter) = mux.dynamic_cast_ref::<gst::TagSetter>() {
+        setter.add_tag::<gst::tags::Encoder>(&tags.encoder.as_str(), gst::TagMergeMode::Replace);
+        setter.add_tag::<gst::tags::Comment>(&tags.comment.as_str(), gst::TagMergeMode::Replace);
+        let now = crate::control::utc_text(std::time::SystemTime::now());
+        if let Ok(dt) = gst::DateTime::from_iso8601_string(&now) {
+            setter.add_tag::<gst::tags::DateTime>(&dt, gst::TagMergeMode::Replace);
+        }
+    }
+}
+
 pub struct Mp4Writer {
     pipeline: gst::Pipeline,
     video_src: gst_app::AppSrc,
@@ -387,6 +400,11 @@ impl Mp4Writer {
     }
 
     /// Number of video frames written so far.
+    /// Provenance tags for the file (call before the first write).
+    pub fn set_tags(&self, tags: &crate::provenance::Tags) {
+        set_tags(&self.mux, tags);
+    }
+
     pub fn frames_written(&self) -> u64 {
         self.frames_written
     }

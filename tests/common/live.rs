@@ -33,6 +33,9 @@ impl Daemon {
         if !config.contains("[daemon]") {
             config += "\n[daemon]\nstate_dir = \"state\"\n";
         }
+        if !config.contains("[consent]") {
+            config += &format!("\n[consent]\nallowlist = \"{}/tests/data/consent.toml\"\n", env!("CARGO_MANIFEST_DIR"));
+        }
         if !config.contains("[api]") {
             config += "\n[api]\nlisten = \"127.0.0.1:0\"\n";
         }
