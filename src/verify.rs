@@ -152,8 +152,11 @@ pub fn verify(source: &str, max_seconds: f64, timeout: Duration) -> Result<Repor
                     if let Some(c) = tags.get::<gst::tags::Comment>() {
                         comment = Some(c.get().to_string());
                     }
+                    // The codec's own encoder tag ("x264") must not hide the container's.
                     if let Some(c) = tags.get::<gst::tags::Encoder>() {
-                        encoder = Some(c.get().to_string());
+                        if encoder.as_deref().is_none_or(|e: &str| !e.starts_with("speakface")) {
+                            encoder = Some(c.get().to_string());
+                        }
                     }
                 }
                 _ => {}

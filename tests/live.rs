@@ -331,6 +331,12 @@ fn under_systemd_it_reports_ready_and_feeds_the_watchdog() {
     let video = speakface::output::decode_video(&seg, Some(25)).unwrap_or_else(|e| panic!("{}: {e}", seg.display()));
     assert_eq!((video.width, video.height), (512, 512));
     assert!(video.frames.len() >= 25, "{} frames in {}", video.frames.len(), seg.display());
+    // …carrying its provenance tags (the watermark needs longer than this segment to read).
+    let o = Command::new(env!("CARGO_BIN_EXE_speakface")).args(["verify", "--json"]).arg(&seg).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("verify {}: {e}: {}", seg.display(), String::from_utf8_lossy(&o.stderr)));
+    let comment = report["comment"].as_str().unwrap_or_default();
+    assert!(comment.contains("AI-generated") && comment.contains("portrait sha256 61404769"), "segment tags: {report}");
+    assert!(report["encoder"].as_str().is_some_and(|e| e.starts_with("speakface")), "{report}");
 }
 
 /// The shipped unit passes `systemd-analyze verify` (any output counts as a failure: it exits 0

@@ -3,15 +3,17 @@
 //! false-negative counts over a set of clips), the label is on every frame, the MP4 carries its
 //! provenance tags, and the daemon refuses a portrait outside the consent allowlist.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
+
+use common::asset;
+use common::live::{free_port, Daemon};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_speakface"))
-}
-
-fn asset(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets").join(p)
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -200,5 +202,34 @@ fn the_daemon_refuses_a_portrait_outside_the_allowlist_and_logs_it() {
     std::fs::write(dir.join("broken.jpg"), b"\xff\xd8 truncated").unwrap();
     let o = bin().args(["consent", "add"]).arg(dir.join("broken.jpg")).args(["--by", "x", "--config"]).arg(&cfg).output().unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).lines().count() == 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_live_rtsp_stream_carries_the_watermark_and_verify_reads_it_from_the_url() {
+    let dir = scratch("rtsp");
+    let port = free_port();
+    let mut d = Daemon::start(
+        &dir,
+        &format!(
+            "[audio]\nsource = \"file\"\nfiles = [\"{}\"]\n[output.rtsp]\nlisten = \"127.0.0.1:{port}\"\n[provenance]\ndevice_id = \"0dd1ce55\"\n",
+            asset("speech/demo.wav").display()
+        ),
+        &[],
+    );
+    d.wait_log("live: running", Duration::from_secs(60));
+    let url = format!("rtsp://127.0.0.1:{port}/avatar");
+    let o = bin().args(["verify", "--json", "--seconds", "10", "--timeout", "40"]).arg(&url).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("verify {url}: {e}: {}\n{}", String::from_utf8_lossy(&o.stderr), d.log()));
+    eprintln!("verify {url}: {report}");
+    assert_eq!(o.status.code(), Some(0), "{report}");
+    assert_eq!(report["found"][0]["device"], "0dd1ce55", "{report}");
+    assert!(report["frames"].as_u64().unwrap() >= 200, "{report}");
+    // The label is in the stream too: the daemon's log said nothing about it being off.
+    assert!(!d.log().contains("provenance.label = false"));
+    d.stop();
+    let audit = std::fs::read_to_string(dir.join("state/audit.log")).unwrap();
+    assert!(audit.lines().any(|l| l.contains("\"portrait.use\"") && l.contains("consent by public domain (NASA)")), "{audit}");
     let _ = std::fs::remove_dir_all(&dir);
 }

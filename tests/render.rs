@@ -105,8 +105,11 @@ fn the_first_frame_is_the_portrait_itself() {
     let dir = tmpdir("identity");
     let (_, v) = render_still(&dir, &[]);
     let rig = rig_for_default_portrait(&dir);
-    let psnr = psnr(&v.frames[0], rig.image.as_raw());
-    assert!(psnr > 30.0, "first frame differs from the cropped portrait: PSNR {psnr:.1} dB");
+    // With the default label drawn on it (frame 0 carries no watermark: its fade starts at 0).
+    let mut expected = rig.image.as_raw().clone();
+    speakface::provenance::draw_label(&mut expected, rig.width, rig.height, "AI-GENERATED", "bottom-right", 2);
+    let psnr = psnr(&v.frames[0], &expected);
+    assert!(psnr > 30.0, "first frame differs from the labelled, cropped portrait: PSNR {psnr:.1} dB");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -393,7 +393,11 @@ impl LiveOutput {
         };
         let video = get("vsrc")?;
         let audio = get("asrc")?;
-        if let Some(mux) = pipeline.by_name("rec").and_then(|rec| rec.property::<Option<gst::Element>>("muxer")) {
+        // splitmuxsink's own mp4mux (made from muxer-factory; its "muxer" property stays unset).
+        let rec_mux = pipeline.by_name("rec").and_then(|rec| rec.downcast::<gst::Bin>().ok()).and_then(|bin| {
+            bin.iterate_elements().into_iter().flatten().find(|e| e.factory().is_some_and(|f| f.name() == "mp4mux"))
+        });
+        if let Some(mux) = rec_mux {
             // Provenance tags in every segment: mp4mux forgets its tags when splitmuxsink resets
             // it between segments, so they are laid on again as each new file is named. (The
             // handler must not ask splitmuxsink anything: it runs under splitmuxsink's lock.)
@@ -405,7 +409,8 @@ impl LiveOutput {
                     if let Some(mux) = mux_weak.upgrade() {
                         crate::output::mp4::set_tags(&mux, &crate::provenance::tags(&cfg2, &sha));
                     }
-                    None
+                    // No file name of our own (a NULL string): splitmuxsink keeps `location`.
+                    Some(None::<String>.to_value())
                 });
             }
         }
