@@ -6,7 +6,9 @@
 #  - the model tests (tract runs every face model and the audio-to-motion model on aarch64 and
 #    must match the committed references) and the lip-sync tests;
 #  - the binary itself: `speakface models`, `check-config`, `boards`;
-#  - scripts/package.sh arm64, checked with dpkg-deb.
+#  - scripts/package.sh arm64, checked with dpkg-deb (files, AArch64 binary, glibc it needs).
+# The sysroot is Debian 11 (glibc 2.31, GStreamer 1.18), so the qemu runs use those libraries:
+# what passes here runs on older systems than the boards' (JetPack 6: glibc 2.35, GStreamer 1.20).
 # Not run under qemu (said plainly): the integration tests that need GStreamer's encoder, RTSP and
 # ALSA plugins (render, live, control, bad_input, rig_render, package); they run on x86-64.
 set -euo pipefail
@@ -29,6 +31,9 @@ deb=$(scripts/package.sh arm64 "$bin")
 info=$(dpkg-deb --info "$deb")
 contents=$(dpkg-deb --contents "$deb")
 grep -q "Architecture: arm64" <<< "$info"
+# Built against Debian 11's glibc 2.31: installable on Ubuntu 22.04 / JetPack 6 (glibc 2.35).
+need_glibc=$(sed -n 's/.*libc6 (>= \([0-9.]*\)).*/\1/p' <<< "$info")
+dpkg --compare-versions "$need_glibc" le 2.35 || { echo "cross: the arm64 package needs glibc $need_glibc, newer than JetPack 6's 2.35" >&2; exit 1; }
 for f in ./usr/bin/speakface ./usr/lib/systemd/system/speakface.service ./usr/share/speakface/models/manifest.toml ./usr/share/speakface/board/jetson-orin-nano.toml; do
   grep -q " $f\$" <<< "$contents" || { echo "cross: the arm64 package lacks $f" >&2; exit 1; }
 done

@@ -48,13 +48,17 @@ TXT
 
 install -d "$root/DEBIAN"
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
+# The oldest glibc the binary runs on: the newest symbol version it needs (2.31 for the aarch64
+# build against Debian 11, so it installs on Ubuntu 22.04 / JetPack 6 as well).
+glibc=$(readelf -V -W "$root/usr/bin/speakface" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)
+[ -n "$glibc" ] || { echo "package: cannot read the glibc versions the binary needs" >&2; exit 1; }
 cat > "$root/DEBIAN/control" <<TXT
 Package: speakface
 Version: $version
 Architecture: $arch
 Maintainer: speakface developers <speakface@localhost>
 Installed-Size: $size
-Depends: libc6, libgcc-s1, libasound2, libglib2.0-0, libgstreamer1.0-0, libgstreamer-plugins-base1.0-0, libgstrtspserver-1.0-0, gstreamer1.0-plugins-base, gstreamer1.0-plugins-good, gstreamer1.0-plugins-bad, gstreamer1.0-plugins-ugly, gstreamer1.0-libav
+Depends: libc6 (>= $glibc), libgcc-s1, libasound2, libglib2.0-0, libgstreamer1.0-0 (>= 1.18), libgstreamer-plugins-base1.0-0 (>= 1.18), libgstrtspserver-1.0-0 (>= 1.18), gstreamer1.0-plugins-base, gstreamer1.0-plugins-good, gstreamer1.0-plugins-bad, gstreamer1.0-plugins-ugly, gstreamer1.0-libav
 Recommends: systemd, espeak-ng, alsa-utils
 Section: video
 Priority: optional

@@ -15,6 +15,8 @@ packages=(
   espeak-ng
   # tests (g++: libFuzzer for scripts/fuzz.sh)
   ffmpeg systemd g++
+  # the display output test: a virtual X server, ximagesink
+  xvfb gstreamer1.0-x
 )
 
 missing=()

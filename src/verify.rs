@@ -30,6 +30,8 @@ pub struct Report {
     pub found: Vec<Found>,
     /// Best in-phase/quadrature ratio over the windows (≈1 unmarked; ≥ `MIN_SNR` marked).
     pub best_snr: f64,
+    /// Each window: first frame, frames, signal ratio, whether it read.
+    pub per_window: Vec<(usize, usize, f64, bool)>,
     /// The container's comment and encoder tags, when present.
     pub comment: Option<String>,
     pub encoder: Option<String>,
@@ -205,6 +207,7 @@ pub fn verify(source: &str, max_seconds: f64, timeout: Duration) -> Result<Repor
         height,
         windows: reads.len(),
         windows_marked: reads.iter().filter(|r| r.payload.is_some()).count(),
+        per_window: reads.iter().map(|r| (r.start, r.frames, (r.snr * 100.0).round() / 100.0, r.payload.is_some())).collect(),
         found,
         best_snr,
         comment,

@@ -18,7 +18,10 @@
 //! **Reading**: each frame's luma is averaged per cell (any frame size: the grid is relative),
 //! each cell minus the mean of its 8 neighbours (removes shading), signed by the cell's key, and
 //! correlated over a window of frames with sin and cos of the 50-frame period (the reader does
-//! not know where the period starts: a stream may be joined at any frame). The in-phase axis is
+//! not know where the period starts: a stream may be joined at any frame), about the window's
+//! mean. Each cell's vote is capped at 3× the median cell's: where the face moves (the mouth
+//! opening is 100 grey levels against the mark's 2) a few cells would otherwise outvote the
+//! rest. The in-phase axis is
 //! the principal direction of the 80 per-bit sums; bits are read from it (both polarities are
 //! tried, and the 4 least reliable bits flipped singly and in pairs), and a window counts only
 //! if the CRC matches *and* the signal stands clearly above the quadrature noise (`MIN_SNR`).
@@ -380,10 +383,20 @@ fn read(layout: &Layout, i_acc: &[f64], q_acc: &[f64], r_acc: &[f64], sum_sin: f
         let mut zq = [0.0f64; BITS];
         let n = frames as f64;
         let (ms, mc) = (sum_sin / n, sum_cos / n);
-        for c in 0..GRID * GRID {
+        // Per cell, about the window's mean; then each cell's vote is limited to 3× the median
+        // cell's, so the few cells where the face moves (a mouth opening is 100 grey levels
+        // against the mark's 2) cannot outvote the thousands where it does not.
+        let cells: Vec<(f64, f64)> = (0..GRID * GRID).map(|c| (i_acc[c] - r_acc[c] * ms, q_acc[c] - r_acc[c] * mc)).collect();
+        let mut mags: Vec<f64> = cells.iter().map(|(i, q)| i.hypot(*q)).collect();
+        let mid = mags.len() / 2;
+        let median = *mags.select_nth_unstable_by(mid, f64::total_cmp).1;
+        let limit = 3.0 * median.max(1e-12);
+        for (c, &(i, q)) in cells.iter().enumerate() {
+            let m = i.hypot(q);
+            let k = if m > limit { limit / m } else { 1.0 };
             let b = layout.bit_of[c] as usize;
-            zi[b] += i_acc[c] - r_acc[c] * ms;
-            zq[b] += q_acc[c] - r_acc[c] * mc;
+            zi[b] += i * k;
+            zq[b] += q * k;
         }
         // Principal axis of the 80 points (zi, zq): half the angle of Σ z².
         let (mut re, mut im) = (0.0, 0.0);
@@ -542,3 +555,4 @@ mod tests {
         assert!(max >= 1);
     }
 }
+

@@ -356,3 +356,99 @@ fn the_systemd_unit_verifies() {
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && text.trim().is_empty(), "systemd-analyze verify: {text}");
 }
+
+/// Grabs the whole screen of X display `disp` once, as RGB24 (width, height, pixels).
+fn grab_screen(disp: &str, dir: &Path, name: &str) -> (u32, u32, Vec<u8>) {
+    let raw = dir.join(format!("{name}.rgb"));
+    let png = dir.join(format!("{name}.png"));
+    let o = Command::new("gst-launch-1.0")
+        .args(["-q", "ximagesrc"])
+        .arg(format!("display-name={disp}"))
+        .args(["num-buffers=1", "use-damage=false", "!", "videoconvert", "!", "video/x-raw,format=RGB", "!", "tee", "name=t"])
+        .args(["t.", "!", "queue", "!", "filesink"])
+        .arg(format!("location={}", raw.display()))
+        .args(["t.", "!", "queue", "!", "pngenc", "!", "filesink"])
+        .arg(format!("location={}", png.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "ximagesrc on {disp}: {}", String::from_utf8_lossy(&o.stderr));
+    let px = std::fs::read(&raw).unwrap();
+    // Xvfb below is started 640x640.
+    assert_eq!(px.len(), 640 * 640 * 3, "unexpected screen size");
+    (640, 640, px)
+}
+
+/// The display output on a desktop: under a virtual X server (Xvfb) the window sink the daemon
+/// picks shows the talking portrait, labelled, and it moves. (HDMI/DRM via kmssink needs a DRM
+/// device, which this machine does not have.)
+#[test]
+fn the_display_output_shows_the_talking_portrait_in_a_window() {
+    let dir = tmpdir("display");
+    let num = (90..190)
+        .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() && !Path::new(&format!("/tmp/.X{n}-lock")).exists())
+        .unwrap();
+    let disp = format!(":{num}");
+    let mut xvfb = Command::new("Xvfb")
+        .args([disp.as_str(), "-screen", "0", "640x640x24", "-nolisten", "tcp"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("Xvfb (scripts/setup.sh installs xvfb)");
+    let sock = format!("/tmp/.X11-unix/X{num}");
+    let until = Instant::now() + Duration::from_secs(15);
+    while !Path::new(&sock).exists() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(Path::new(&sock).exists(), "Xvfb {disp} did not start");
+    let mut d = Daemon::start(
+        &dir,
+        &format!(
+            "[audio]\nsource = \"file\"\nfiles = [\"{}\"]\n[output.rtsp]\nenabled = false\n[output.display]\nenabled = true\n",
+            asset("speech/demo.wav").display()
+        ),
+        &[("DISPLAY", disp.as_str())],
+    );
+    d.wait_log("live: running", Duration::from_secs(60));
+    std::thread::sleep(Duration::from_secs(2));
+    let shots: Vec<_> = (0..4)
+        .map(|i| {
+            std::thread::sleep(Duration::from_millis(700));
+            grab_screen(&disp, &dir, &format!("screen{i}"))
+        })
+        .collect();
+    let log = d.log();
+    assert!(d.running(), "{log}");
+    d.stop();
+    let _ = xvfb.kill();
+    let _ = xvfb.wait();
+    assert!(log.contains("display (ximagesink)"), "the daemon did not pick ximagesink:\n{log}");
+    let (w, _, first) = &shots[0];
+    let at = |px: &[u8], x: u32, y: u32| {
+        let i = ((y * w + x) * 3) as usize;
+        [px[i], px[i + 1], px[i + 2]]
+    };
+    // The window (512x512 at the top-left corner of an otherwise black screen) shows a picture:
+    // most of it is neither black nor one flat colour.
+    let lit = (0..512).step_by(4).flat_map(|y| (0..512).step_by(4).map(move |x| (x, y))).filter(|&(x, y)| at(first, x, y).iter().any(|&v| v > 40)).count();
+    let total = 128 * 128;
+    eprintln!("window: {lit}/{total} sampled pixels lit");
+    assert!(lit > total * 3 / 4, "the window is mostly black: {lit}/{total}");
+    let outside = (0..640).step_by(8).filter(|&x| at(first, x, 600) != [0, 0, 0]).count();
+    assert!(outside < 10, "the screen outside the window is not empty ({outside})");
+    // The label in the window's bottom-right corner (white text pixels).
+    let white = (470..512).flat_map(|y| (340..512).map(move |x| (x, y))).filter(|&(x, y)| at(first, x, y).iter().all(|&v| v > 220)).count();
+    assert!(white > 100, "no label in the window's corner ({white} white pixels)");
+    // It moves: the mouth region differs between screenshots while speech plays.
+    let [mx, my, mw, mh] = mouth_box();
+    let mut changed = 0;
+    for pair in shots.windows(2) {
+        let diff: u64 = (my..my + mh)
+            .flat_map(|y| (mx..mx + mw).map(move |x| (x, y)))
+            .map(|(x, y)| at(&pair[0].2, x, y).iter().zip(at(&pair[1].2, x, y)).map(|(a, b)| (*a as i32 - b as i32).unsigned_abs() as u64).sum::<u64>())
+            .sum();
+        changed += (diff > (mw * mh) as u64 * 3) as usize;
+    }
+    eprintln!("mouth changed between {changed} of 3 screenshot pairs");
+    assert!(changed >= 1, "the picture in the window does not move");
+    let _ = std::fs::remove_dir_all(&dir);
+}

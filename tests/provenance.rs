@@ -121,9 +121,8 @@ fn watermark_survives_h264_and_half_size_and_is_absent_from_clean_clips() {
     );
     assert_eq!(clips_missed, 0, "the watermark was missed in {clips_missed} marked clips");
     assert_eq!(clips_false, 0, "a watermark was 'found' in {clips_false} clean clips");
-    // Per 4-second window the mark reads less often than per clip (see the note in BENCHMARKS.md);
-    // a clip is judged on its windows and, when none reads, on the whole clip.
-    assert!(marked_found * 2 >= marked_windows, "only {marked_found}/{marked_windows} windows read");
+    // Each 4-second window on its own (the second one of each clip is 92 frames).
+    assert!(marked_found * 10 >= marked_windows * 9, "only {marked_found}/{marked_windows} windows read");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
