@@ -247,7 +247,13 @@ pub fn check_consent(cfg: &Config, path: &Path, sha256: &str) -> Result<Consent>
     if !cfg.consent.required {
         return Ok(Consent::NotRequired);
     }
-    let list = Allowlist::load(&cfg.consent.allowlist)?;
+    let mut list = Allowlist::load(&cfg.consent.allowlist)?;
+    if !list.present && cfg.consent.allowlist == crate::config::ConsentConfig::default().allowlist {
+        // No operator list at the default place (a run from the source tree): the shipped
+        // list, which holds only the bundled demo portrait.
+        let shipped = Allowlist::load(&shipped_allowlist())?;
+        list.entries = shipped.entries;
+    }
     match list.find(sha256) {
         Some(e) => Ok(Consent::Listed(e.clone())),
         None => Err(Error::Consent {
@@ -260,6 +266,18 @@ pub fn check_consent(cfg: &Config, path: &Path, sha256: &str) -> Result<Consent>
             ),
         }),
     }
+}
+
+/// The allowlist shipped with the program (only the bundled demo portrait): installed as
+/// PREFIX/share/speakface/consent.toml, in the source tree as systemd/consent.toml.
+pub fn shipped_allowlist() -> PathBuf {
+    if let Some(prefix) = std::env::current_exe().ok().and_then(|e| e.parent().and_then(Path::parent).map(Path::to_path_buf)) {
+        let installed = prefix.join("share/speakface/consent.toml");
+        if installed.is_file() {
+            return installed;
+        }
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("systemd/consent.toml")
 }
 
 /// Today's date, YYYY-MM-DD (UTC).
@@ -325,6 +343,19 @@ mod tests {
         std::fs::write(&path, "[[portrait]\n").unwrap();
         assert!(Allowlist::load(&path).unwrap_err().to_string().contains(&path.display().to_string()));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn without_an_operator_list_only_the_bundled_demo_portrait_is_allowed() {
+        let cfg = Config::default();
+        if cfg.consent.allowlist.exists() {
+            return; // an installed machine: its operator's list decides
+        }
+        let demo = file_sha256(&crate::job::default_portrait()).unwrap();
+        assert!(matches!(check_consent(&cfg, Path::new("default.jpg"), &demo).unwrap(), Consent::Listed(_)));
+        let painting = file_sha256(&crate::job::assets_dir().join("portraits/painting.jpg")).unwrap();
+        let e = check_consent(&cfg, Path::new("painting.jpg"), &painting).unwrap_err().to_string();
+        assert!(e.contains("/etc/speakface/consent.toml, which does not exist"), "{e}");
     }
 
     #[test]

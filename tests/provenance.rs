@@ -211,7 +211,7 @@ fn the_live_rtsp_stream_carries_the_watermark_and_verify_reads_it_from_the_url()
     let mut d = Daemon::start(
         &dir,
         &format!(
-            "[audio]\nsource = \"file\"\nfiles = [\"{}\"]\n[output.rtsp]\nlisten = \"127.0.0.1:{port}\"\n[provenance]\ndevice_id = \"0dd1ce55\"\n",
+            "[audio]\nsource = \"file\"\nfiles = [\"{}\"]\n[output.rtsp]\nlisten = \"127.0.0.1:{port}\"\n[provenance]\ndevice_id = \"0dd1ce55\"\nlabel = false\n",
             asset("speech/demo.wav").display()
         ),
         &[],
@@ -225,10 +225,11 @@ fn the_live_rtsp_stream_carries_the_watermark_and_verify_reads_it_from_the_url()
     assert_eq!(o.status.code(), Some(0), "{report}");
     assert_eq!(report["found"][0]["device"], "0dd1ce55", "{report}");
     assert!(report["frames"].as_u64().unwrap() >= 200, "{report}");
-    // The label is in the stream too: the daemon's log said nothing about it being off.
-    assert!(!d.log().contains("provenance.label = false"));
+    // The label was turned off in the config: warned and audited (the watermark still there).
+    assert!(d.log().contains("provenance.label = false"), "{}", d.log());
     d.stop();
     let audit = std::fs::read_to_string(dir.join("state/audit.log")).unwrap();
+    assert!(audit.lines().any(|l| l.contains("\"provenance.label\"") && l.contains("\"off\"")), "{audit}");
     assert!(audit.lines().any(|l| l.contains("\"portrait.use\"") && l.contains("consent by public domain (NASA)")), "{audit}");
     let _ = std::fs::remove_dir_all(&dir);
 }
