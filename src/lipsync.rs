@@ -68,8 +68,14 @@ pub struct LipModel {
 
 impl LipModel {
     pub fn load(models_dir: &Path) -> Result<LipModel> {
+        LipModel::load_named(models_dir, MODEL_NAME)
+    }
+
+    /// The model named `name` in the manifest (the int8 `MODEL_NAME`, or "audio2motion_float":
+    /// the benchmarks compare the two).
+    pub fn load_named(models_dir: &Path, name: &str) -> Result<LipModel> {
         let shapes: Vec<Vec<usize>> = std::iter::once(vec![1, HOP_IN]).chain(state_shapes()).collect();
-        Ok(LipModel { step: Model::load_shaped(models_dir, MODEL_NAME, Some(&shapes))? })
+        Ok(LipModel { step: Model::load_shaped(models_dir, name, Some(&shapes))? })
     }
 
     pub fn stream(&self) -> LipStream<'_> {

@@ -1,0 +1,167 @@
+//! `cargo bench`: each stage of the pipeline beside a peer doing the same work, in one run, so
+//! that BENCHMARKS.md can state ratios rather than bare times (see benches/README.md).
+//!
+//! | group | stage | peer |
+//! | --- | --- | --- |
+//! | features_1s | log-mel (80 bands, 25 ms / 10 ms) of 1 s of speech | the same frames' FFT power spectra alone (realfft), the floor under any log-mel |
+//! | audio2motion_1s | 1 s of speech (25 frames, 100 hops) through the int8 model (tract) | the float model (tract) |
+//! | face_analysis | detector + 468 landmarks + irises on the bundled portrait | none (one-off per portrait) |
+//! | render_512 | one 512×512 frame, mouth open, head turned | a plain bilinear remap of 512×512 with a precomputed map: what OpenCV's `remap` does |
+//! | stamp_512 | label + watermark on one 512×512 frame | copying the frame (the floor) |
+//! | encode_x264 | 25 frames through x264 (GStreamer, the MP4 writer) | none here: see `speakface bench` for the whole live path |
+
+use std::path::{Path, PathBuf};
+
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
+
+use speakface::config::Config;
+use speakface::motion_params::{MotionFrame, Param};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn speech_1s() -> Vec<f32> {
+    let s = speakface::audio::read_wav(&root().join("assets/speech/demo.wav")).unwrap();
+    s.mono16k[8000..24000].to_vec()
+}
+
+fn features(c: &mut Criterion) {
+    let x = speech_1s();
+    let mut g = c.benchmark_group("features_1s");
+    let mut mel = speakface::audio::mel::LogMel::new();
+    g.bench_function("speakface log-mel", |b| b.iter(|| black_box(mel.compute(black_box(&x)))));
+    let mut planner = realfft::RealFftPlanner::<f32>::new();
+    let fft = planner.plan_fft_forward(speakface::audio::mel::N_FFT);
+    let mut inp = fft.make_input_vec();
+    let mut out = fft.make_output_vec();
+    let (win, hop) = (speakface::audio::mel::WIN, speakface::audio::mel::HOP);
+    g.bench_function("peer: FFT power spectra (realfft)", |b| {
+        b.iter(|| {
+            let mut total = 0.0f32;
+            let mut i = 0;
+            while i + win <= x.len() {
+                inp.iter_mut().for_each(|v| *v = 0.0);
+                inp[..win].copy_from_slice(&x[i..i + win]);
+                fft.process(&mut inp, &mut out).unwrap();
+                total += out.iter().map(|c| c.norm_sqr()).sum::<f32>();
+                i += hop;
+            }
+            black_box(total)
+        })
+    });
+    g.finish();
+}
+
+fn audio2motion(c: &mut Criterion) {
+    let x = speech_1s();
+    let dir = speakface::infer::default_models_dir();
+    let mut g = c.benchmark_group("audio2motion_1s");
+    g.sample_size(20);
+    for name in ["audio2motion", "audio2motion_float"] {
+        let m = speakface::lipsync::LipModel::load_named(&dir, name).unwrap();
+        let label = if name == "audio2motion" { "tract int8" } else { "peer: tract float" };
+        g.bench_with_input(BenchmarkId::new(label, "25 frames"), &x, |b, x| b.iter(|| black_box(m.run(x, 25).unwrap())));
+    }
+    g.finish();
+}
+
+fn face_analysis(c: &mut Criterion) {
+    let mut cfg = Config::default();
+    cfg.cache.enabled = false;
+    let portrait = speakface::job::default_portrait();
+    let mut g = c.benchmark_group("face_analysis");
+    g.sample_size(10);
+    g.bench_function("speakface analyse default.jpg", |b| b.iter(|| black_box(speakface::job::analyze_portrait(&cfg, &portrait).unwrap())));
+    g.finish();
+}
+
+fn rig(cfg: &Config, portrait: &Path) -> speakface::rig::Rig {
+    let (img, analysis) = speakface::job::analyze_portrait(cfg, portrait).unwrap();
+    speakface::rig::Rig::build(&img, &analysis, 512, 512, 1.0)
+}
+
+fn render(c: &mut Criterion) {
+    let cfg = Config::default();
+    let rig = rig(&cfg, &speakface::job::default_portrait());
+    let mut r = speakface::render::Renderer::new(&rig);
+    let mut m = MotionFrame::default();
+    for (p, v) in [("jawOpen", 0.4), ("mouthSmileLeft", 0.3), ("headYaw", 8.0), ("headPitch", -3.0)] {
+        if let Some(p) = Param::from_name(p) {
+            m.set(p, v);
+        }
+    }
+    let mut g = c.benchmark_group("render_512");
+    g.bench_function("speakface render", |b| b.iter(|| black_box(r.render(&rig, black_box(&m)).len())));
+    // Peer: bilinear remap with a precomputed map (a mild warp), as cv::remap(INTER_LINEAR).
+    let (w, h) = (512usize, 512usize);
+    let src = rig.image.as_raw().clone();
+    let map: Vec<(f32, f32)> = (0..h)
+        .flat_map(|y| (0..w).map(move |x| (x as f32 + 3.0 * (y as f32 / 40.0).sin(), y as f32 + 2.0 * (x as f32 / 50.0).cos())))
+        .collect();
+    let mut dst = vec![0u8; w * h * 3];
+    g.bench_function("peer: bilinear remap 512x512", |b| {
+        b.iter(|| {
+            for (i, &(sx, sy)) in map.iter().enumerate() {
+                let (x0, y0) = (sx.floor().clamp(0.0, (w - 2) as f32), sy.floor().clamp(0.0, (h - 2) as f32));
+                let (fx, fy) = ((sx - x0).clamp(0.0, 1.0), (sy - y0).clamp(0.0, 1.0));
+                let (x0, y0) = (x0 as usize, y0 as usize);
+                let p = (y0 * w + x0) * 3;
+                for k in 0..3 {
+                    let a = src[p + k] as f32 * (1.0 - fx) + src[p + 3 + k] as f32 * fx;
+                    let bb = src[p + w * 3 + k] as f32 * (1.0 - fx) + src[p + w * 3 + 3 + k] as f32 * fx;
+                    dst[i * 3 + k] = (a * (1.0 - fy) + bb * fy + 0.5) as u8;
+                }
+            }
+            black_box(dst[0])
+        })
+    });
+    g.finish();
+}
+
+fn stamp(c: &mut Criterion) {
+    let cfg = Config::default();
+    let frame = image::open(speakface::job::default_portrait()).unwrap().to_rgb8().into_raw();
+    let mut s = speakface::provenance::Stamp::new(&cfg, 512, 512);
+    let mut buf = frame.clone();
+    let mut g = c.benchmark_group("stamp_512");
+    g.bench_function("speakface label + watermark", |b| {
+        b.iter(|| {
+            buf.copy_from_slice(&frame);
+            s.apply(&mut buf);
+            black_box(buf[0])
+        })
+    });
+    g.bench_function("peer: frame copy", |b| {
+        b.iter(|| {
+            buf.copy_from_slice(&frame);
+            black_box(buf[0])
+        })
+    });
+    g.finish();
+}
+
+fn encode(c: &mut Criterion) {
+    let frame = image::open(speakface::job::default_portrait()).unwrap().to_rgb8().into_raw();
+    let dir = std::env::temp_dir().join(format!("speakface-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut g = c.benchmark_group("encode_x264");
+    g.sample_size(10);
+    g.bench_function("25 frames 512x512 through x264 + mp4mux", |b| {
+        b.iter(|| {
+            let out = dir.join("bench.mp4");
+            let _ = std::fs::remove_file(&out);
+            let settings = speakface::output::Mp4Settings::new(512, 512, 25);
+            let mut w = speakface::output::Mp4Writer::create(&out, &settings, 16000, 1).unwrap();
+            for _ in 0..25 {
+                w.write_frame(&frame).unwrap();
+            }
+            w.finish().unwrap();
+        })
+    });
+    g.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, features, audio2motion, face_analysis, render, stamp, encode);
+criterion_main!(benches);
