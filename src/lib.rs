@@ -4,6 +4,7 @@
 //! See `docs/ARCHITECTURE.md` for the stages and where each lives.
 
 pub mod audio;
+pub mod bench;
 pub mod board;
 pub mod config;
 pub mod control;

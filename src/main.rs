@@ -64,6 +64,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The live path end to end on the bundled portrait and speech: frame rate, CPU, latency,
+    /// peak memory, each beside its goal (a table, or JSON).
+    Bench {
+        /// Measuring time, after 5 s of settling.
+        #[arg(long, default_value_t = 30.0)]
+        seconds: f64,
+        #[arg(long)]
+        json: bool,
+    },
     /// The portrait consent allowlist the daemon checks (consent.allowlist in the config).
     Consent {
         #[command(subcommand)]
@@ -298,6 +307,15 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Verify { .. } => unreachable!("handled in main"),
         Command::Consent { action } => consent(action),
+        Command::Bench { seconds, json } => {
+            let r = speakface::bench::run(seconds.max(1.0))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r).map_err(|e| Error::Other(e.to_string()))?);
+            } else {
+                print!("{}", r.table());
+            }
+            Ok(())
+        }
         Command::Models { dir } => {
             let dir = dir.unwrap_or_else(infer::default_models_dir);
             for name in ["face_detection", "face_landmark", "iris_landmark"] {

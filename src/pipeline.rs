@@ -87,8 +87,25 @@ fn quantile(v: &mut [f32], q: f32) -> f32 {
     v[((v.len() - 1) as f32 * q).round() as usize]
 }
 
+/// `SPEAKFACE_FRAME_LOG=FILE`: one line per frame sent ("unix_ms latency_ms|- render_ms"), for
+/// `speakface bench`; off (and free) otherwise.
+fn frame_log() -> Option<&'static Mutex<std::fs::File>> {
+    static LOG: std::sync::OnceLock<Option<Mutex<std::fs::File>>> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let path = std::env::var_os("SPEAKFACE_FRAME_LOG")?;
+        std::fs::OpenOptions::new().create(true).append(true).open(path).ok().map(Mutex::new)
+    })
+    .as_ref()
+}
+
 impl Metrics {
     fn record(&self, latency_ms: Option<f32>, render_ms: f32) {
+        if let Some(f) = frame_log() {
+            use std::io::Write;
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+            let lat = latency_ms.map_or("-".to_string(), |l| format!("{l:.2}"));
+            let _ = writeln!(lock(f), "{now} {lat} {render_ms:.3}");
+        }
         if let Some(l) = latency_ms {
             let b = LATENCY_BUCKETS_MS.iter().position(|&ub| l as f64 <= ub).unwrap_or(LATENCY_BUCKETS_MS.len());
             self.latency_buckets[b].fetch_add(1, Ordering::Relaxed);
