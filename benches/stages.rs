@@ -93,29 +93,10 @@ fn render(c: &mut Criterion) {
     }
     let mut g = c.benchmark_group("render_512");
     g.bench_function("speakface render", |b| b.iter(|| black_box(r.render(&rig, black_box(&m)).len())));
-    // Peer: bilinear remap with a precomputed map (a mild warp), as cv::remap(INTER_LINEAR).
-    let (w, h) = (512usize, 512usize);
-    let src = rig.image.as_raw().clone();
-    let map: Vec<(f32, f32)> = (0..h)
-        .flat_map(|y| (0..w).map(move |x| (x as f32 + 3.0 * (y as f32 / 40.0).sin(), y as f32 + 2.0 * (x as f32 / 50.0).cos())))
-        .collect();
-    let mut dst = vec![0u8; w * h * 3];
-    g.bench_function("peer: bilinear remap 512x512", |b| {
-        b.iter(|| {
-            for (i, &(sx, sy)) in map.iter().enumerate() {
-                let (x0, y0) = (sx.floor().clamp(0.0, (w - 2) as f32), sy.floor().clamp(0.0, (h - 2) as f32));
-                let (fx, fy) = ((sx - x0).clamp(0.0, 1.0), (sy - y0).clamp(0.0, 1.0));
-                let (x0, y0) = (x0 as usize, y0 as usize);
-                let p = (y0 * w + x0) * 3;
-                for k in 0..3 {
-                    let a = src[p + k] as f32 * (1.0 - fx) + src[p + 3 + k] as f32 * fx;
-                    let bb = src[p + w * 3 + k] as f32 * (1.0 - fx) + src[p + w * 3 + 3 + k] as f32 * fx;
-                    dst[i * 3 + k] = (a * (1.0 - fy) + bb * fy + 0.5) as u8;
-                }
-            }
-            black_box(dst[0])
-        })
-    });
+    // Peer: bilinear remap with a precomputed map (a mild warp), as cv::remap(INTER_LINEAR); the
+    // same computation `speakface bench --stages` uses as its reference.
+    let mut peer = speakface::bench::Reference::new(rig.image.as_raw().clone());
+    g.bench_function("peer: bilinear remap 512x512", |b| b.iter(|| black_box(peer.run())));
     g.finish();
 }
 

@@ -9,6 +9,9 @@ cd "$here"
 # Tests run the optimized build: the renderer and the models are slow unoptimized, and sharing
 # the release profile with the binary halves the build time.
 cargo test --release --all-targets "$@"
+# Speed regression check (issue 9): each stage timed against a fixed reference computation in the
+# same run; fails if a stage's ratio is more than 25 % above the committed baseline.
+"$here/target/release/speakface" bench --stages --check "$here/benches/baseline.json"
 # Brief fuzzing of the config and upload parsers (SPEAKFACE_FUZZ_S=0 skips it).
 fuzz_s=${SPEAKFACE_FUZZ_S:-30}
 if [ "$fuzz_s" -gt 0 ]; then

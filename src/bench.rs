@@ -280,3 +280,139 @@ pub fn run(seconds: f64) -> Result<Report> {
     drop(daemon);
     Ok(Report { seconds: secs, machine: machine(), cores: k1.len(), figures, per_core_busy })
 }
+
+/// The fixed reference computation the stage ratios are taken against: a scalar bilinear
+/// remap of a 512×512 RGB frame through a precomputed map (what OpenCV's `remap` does). It
+/// depends on nothing in speakface, so a change that slows a stage moves the ratio, while a
+/// slower or busier machine moves both.
+pub struct Reference {
+    src: Vec<u8>,
+    map: Vec<(f32, f32)>,
+    dst: Vec<u8>,
+}
+
+impl Reference {
+    pub const SIZE: usize = 512;
+
+    pub fn new(src: Vec<u8>) -> Reference {
+        let (w, h) = (Self::SIZE, Self::SIZE);
+        let map = (0..h)
+            .flat_map(|y| (0..w).map(move |x| (x as f32 + 3.0 * (y as f32 / 40.0).sin(), y as f32 + 2.0 * (x as f32 / 50.0).cos())))
+            .collect();
+        Reference { src, map, dst: vec![0; w * h * 3] }
+    }
+
+    pub fn run(&mut self) -> u8 {
+        let (w, h) = (Self::SIZE, Self::SIZE);
+        let src = &self.src;
+        for (i, &(sx, sy)) in self.map.iter().enumerate() {
+            let (x0, y0) = (sx.floor().clamp(0.0, (w - 2) as f32), sy.floor().clamp(0.0, (h - 2) as f32));
+            let (fx, fy) = ((sx - x0).clamp(0.0, 1.0), (sy - y0).clamp(0.0, 1.0));
+            let (x0, y0) = (x0 as usize, y0 as usize);
+            let p = (y0 * w + x0) * 3;
+            for k in 0..3 {
+                let a = src[p + k] as f32 * (1.0 - fx) + src[p + 3 + k] as f32 * fx;
+                let b = src[p + w * 3 + k] as f32 * (1.0 - fx) + src[p + w * 3 + 3 + k] as f32 * fx;
+                self.dst[i * 3 + k] = (a * (1.0 - fy) + b * fy + 0.5) as u8;
+            }
+        }
+        self.dst[0]
+    }
+}
+
+/// One stage's time against the reference, from the same run.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct StageRatio {
+    pub stage: String,
+    pub median_ms: f64,
+    pub reference_ms: f64,
+    pub ratio: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    quantile(&mut v, 0.5)
+}
+
+/// Times each stage and the reference `iters` times, interleaved, and returns the medians and
+/// their ratios (stage / reference).
+pub fn stages(iters: usize) -> Result<Vec<StageRatio>> {
+    use crate::motion_params::{MotionFrame, Param};
+    let cfg = crate::config::Config::default();
+    let portrait = crate::job::default_portrait();
+    let (img, analysis) = crate::job::analyze_portrait(&cfg, &portrait)?;
+    let rig = crate::rig::Rig::build(&img, &analysis, 512, 512, 1.0);
+    let mut renderer = crate::render::Renderer::new(&rig);
+    let mut m = MotionFrame::default();
+    for (p, v) in [("jawOpen", 0.4), ("mouthSmileLeft", 0.3), ("headYaw", 8.0), ("headPitch", -3.0)] {
+        if let Some(p) = Param::from_name(p) {
+            m.set(p, v);
+        }
+    }
+    let frame = rig.image.as_raw().clone();
+    let mut reference = Reference::new(frame.clone());
+    let mut stamp = crate::provenance::Stamp::new(&cfg, 512, 512);
+    let mut buf = frame.clone();
+    let speech = crate::audio::read_wav(&crate::job::default_speech())?;
+    let second = speech.mono16k[8000..24000].to_vec();
+    let mut mel = crate::audio::mel::LogMel::new();
+    let lip = crate::lipsync::LipModel::load(&crate::infer::default_models_dir())?;
+    let names = ["render_512", "label_watermark_512", "log_mel_1s", "audio2motion_int8_1s"];
+    let mut times: Vec<Vec<f64>> = vec![vec![]; names.len()];
+    let mut refs = vec![];
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
+    for _ in 0..iters.max(3) {
+        let t = Instant::now();
+        std::hint::black_box(reference.run());
+        refs.push(ms(t));
+        let t = Instant::now();
+        std::hint::black_box(renderer.render(&rig, &m).len());
+        times[0].push(ms(t));
+        let t = Instant::now();
+        buf.copy_from_slice(&frame);
+        stamp.apply(&mut buf);
+        times[1].push(ms(t));
+        let t = Instant::now();
+        std::hint::black_box(mel.compute(&second));
+        times[2].push(ms(t));
+        let t = Instant::now();
+        std::hint::black_box(lip.run(&second, 25)?);
+        times[3].push(ms(t));
+    }
+    let r = median(refs);
+    Ok(names
+        .iter()
+        .zip(times)
+        .map(|(n, t)| {
+            let med = median(t);
+            StageRatio { stage: n.to_string(), median_ms: med, reference_ms: r, ratio: med / r }
+        })
+        .collect())
+}
+
+/// Compares with a baseline written by `--write-baseline`: the stages whose ratio grew by more
+/// than `tolerance` (0.25 = 25 %), as one line each.
+pub fn regressions(now: &[StageRatio], baseline: &[StageRatio], tolerance: f64) -> Vec<String> {
+    now.iter()
+        .filter_map(|s| {
+            let b = baseline.iter().find(|b| b.stage == s.stage)?;
+            (s.ratio > b.ratio * (1.0 + tolerance)).then(|| {
+                format!("{}: {:.3} × the reference, baseline {:.3} (+{:.0} %, limit +{:.0} %)", s.stage, s.ratio, b.ratio, (s.ratio / b.ratio - 1.0) * 100.0, tolerance * 100.0)
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regressions_are_ratios_beyond_the_tolerance() {
+        let s = |n: &str, r: f64| StageRatio { stage: n.into(), median_ms: r, reference_ms: 1.0, ratio: r };
+        let base = vec![s("a", 1.0), s("b", 2.0)];
+        assert!(regressions(&[s("a", 1.2), s("b", 2.4)], &base, 0.25).is_empty());
+        let r = regressions(&[s("a", 1.3), s("b", 1.0), s("c", 9.0)], &base, 0.25);
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert!(r[0].starts_with("a: 1.300"), "{r:?}");
+    }
+}

@@ -72,6 +72,15 @@ enum Command {
         seconds: f64,
         #[arg(long)]
         json: bool,
+        /// Instead: time each stage against a fixed reference computation in the same run.
+        #[arg(long)]
+        stages: bool,
+        /// With --stages: fail (exit 1) if a stage's ratio is more than 25 % above this baseline.
+        #[arg(long)]
+        check: Option<PathBuf>,
+        /// With --stages: write the ratios measured as the new baseline.
+        #[arg(long)]
+        write_baseline: Option<PathBuf>,
     },
     /// The portrait consent allowlist the daemon checks (consent.allowlist in the config).
     Consent {
@@ -307,7 +316,34 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Verify { .. } => unreachable!("handled in main"),
         Command::Consent { action } => consent(action),
-        Command::Bench { seconds, json } => {
+        Command::Bench { stages: true, json, check, write_baseline, .. } => {
+            let now = speakface::bench::stages(60)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&now).map_err(|e| Error::Other(e.to_string()))?);
+            } else {
+                println!("{:<24} {:>10} {:>14} {:>8}", "stage", "median ms", "reference ms", "ratio");
+                for s in &now {
+                    println!("{:<24} {:>10.3} {:>14.3} {:>8.3}", s.stage, s.median_ms, s.reference_ms, s.ratio);
+                }
+            }
+            if let Some(p) = write_baseline {
+                let text = serde_json::to_string_pretty(&now).map_err(|e| Error::Other(e.to_string()))?;
+                std::fs::write(&p, text + "\n").map_err(|e| Error::Output { path: p.clone(), message: format!("cannot write: {e}") })?;
+                println!("baseline written to {}", p.display());
+            }
+            if let Some(p) = check {
+                let text = std::fs::read_to_string(&p).map_err(|e| Error::Other(format!("baseline {}: cannot read: {e}", p.display())))?;
+                let base: Vec<speakface::bench::StageRatio> =
+                    serde_json::from_str(&text).map_err(|e| Error::Other(format!("baseline {}: {e}", p.display())))?;
+                let bad = speakface::bench::regressions(&now, &base, 0.25);
+                if !bad.is_empty() {
+                    return Err(Error::Other(format!("stages slower than the baseline {}: {}", p.display(), bad.join("; "))));
+                }
+                println!("no stage more than 25 % slower than {} (ratios to the reference)", p.display());
+            }
+            Ok(())
+        }
+        Command::Bench { seconds, json, .. } => {
             let r = speakface::bench::run(seconds.max(1.0))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r).map_err(|e| Error::Other(e.to_string()))?);
