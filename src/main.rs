@@ -380,13 +380,7 @@ fn consent(action: ConsentAction) -> Result<()> {
             let sha256 = file_sha256(&image)?;
             let mut list = Allowlist::load(&cfg.consent.allowlist)?;
             let entry = ConsentEntry { sha256: sha256.clone(), consent_by: by, consent_date: date.unwrap_or_else(today), name, note };
-            // Validate the entry as the loader will.
-            let probe = toml::to_string(&entry).map_err(|e| Error::Other(e.to_string()))?;
-            let tmp = std::env::temp_dir().join(format!("speakface-consent-check-{}.toml", std::process::id()));
-            std::fs::write(&tmp, format!("[[portrait]]\n{probe}")).map_err(|e| Error::Other(e.to_string()))?;
-            let checked = Allowlist::load(&tmp);
-            let _ = std::fs::remove_file(&tmp);
-            checked.map_err(|e| Error::Other(e.to_string().replace(&tmp.display().to_string(), "entry")))?;
+            entry.check().map_err(|m| Error::Other(format!("consent add: {m}")))?;
             list.add(entry)?;
             println!("{}: sha256 {sha256} allowed in {}", image.display(), list.path.display());
             Ok(())

@@ -132,6 +132,22 @@ pub struct ConsentEntry {
     pub note: Option<String>,
 }
 
+impl ConsentEntry {
+    /// What is wrong with the entry, as "key: expected …, found …".
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if self.sha256.len() != 64 || !self.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(format!("sha256: expected 64 hex digits, found \"{}\"", self.sha256));
+        }
+        if self.consent_by.trim().is_empty() {
+            return Err("consent_by: expected who agreed, found nothing".into());
+        }
+        if !valid_date(&self.consent_date) {
+            return Err(format!("consent_date: expected YYYY-MM-DD, found \"{}\"", self.consent_date));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct ConsentFile {
@@ -175,16 +191,7 @@ impl Allowlist {
         let file: ConsentFile =
             toml::from_str(&text).map_err(|e| consent_err(path, crate::error::one_line(e.message())))?;
         for (i, e) in file.portrait.iter().enumerate() {
-            let n = i + 1;
-            if e.sha256.len() != 64 || !e.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(consent_err(path, format!("portrait #{n}: sha256: expected 64 hex digits, found \"{}\"", e.sha256)));
-            }
-            if e.consent_by.trim().is_empty() {
-                return Err(consent_err(path, format!("portrait #{n}: consent_by: expected who agreed, found nothing")));
-            }
-            if !valid_date(&e.consent_date) {
-                return Err(consent_err(path, format!("portrait #{n}: consent_date: expected YYYY-MM-DD, found \"{}\"", e.consent_date)));
-            }
+            e.check().map_err(|m| consent_err(path, format!("portrait #{}: {m}", i + 1)))?;
         }
         Ok(Allowlist { path: path.to_path_buf(), present: true, entries: file.portrait })
     }
@@ -193,20 +200,40 @@ impl Allowlist {
         self.entries.iter().find(|e| e.sha256.eq_ignore_ascii_case(sha256))
     }
 
-    /// Adds (or replaces) an entry and writes the file atomically, keeping the other entries.
+    /// Adds (or replaces) an entry and writes the file atomically, keeping the other entries and
+    /// the file's comments.
     pub fn add(&mut self, entry: ConsentEntry) -> Result<()> {
-        self.entries.retain(|e| !e.sha256.eq_ignore_ascii_case(&entry.sha256));
-        self.entries.push(entry);
-        let body = toml::to_string(&ConsentFile { portrait: self.entries.clone() })
-            .map_err(|e| consent_err(&self.path, format!("cannot serialise: {e}")))?;
-        let text = format!(
-            "# Portraits speakface may animate in daemon mode, by sha256 of the image file, with who\n\
-             # agreed and when. `speakface consent add IMAGE --by WHO` adds one.\n\n{body}"
-        );
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "# Portraits speakface may animate in daemon mode, by sha256 of the image file, with who\n\
+                 # agreed and when. `speakface consent add IMAGE --by WHO` adds one.\n"
+                .to_string(),
+            Err(e) => return Err(consent_err(&self.path, format!("cannot read: {e}"))),
+        };
+        let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| consent_err(&self.path, crate::error::one_line(e.message())))?;
+        let mut table = toml_edit::Table::new();
+        table["sha256"] = toml_edit::value(entry.sha256.clone());
+        table["consent_by"] = toml_edit::value(entry.consent_by.clone());
+        table["consent_date"] = toml_edit::value(entry.consent_date.clone());
+        if let Some(n) = &entry.name {
+            table["name"] = toml_edit::value(n.clone());
+        }
+        if let Some(n) = &entry.note {
+            table["note"] = toml_edit::value(n.clone());
+        }
+        let list = doc
+            .entry("portrait")
+            .or_insert_with(|| toml_edit::Item::ArrayOfTables(toml_edit::ArrayOfTables::new()))
+            .as_array_of_tables_mut()
+            .ok_or_else(|| consent_err(&self.path, "portrait: expected [[portrait]] tables"))?;
+        list.retain(|t| !t.get("sha256").and_then(|v| v.as_str()).is_some_and(|s| s.eq_ignore_ascii_case(&entry.sha256)));
+        list.push(table);
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| consent_err(&self.path, format!("cannot create folder: {e}")))?;
         }
-        crate::config::write_atomic(&self.path, text.as_bytes()).map_err(|e| consent_err(&self.path, format!("cannot write: {e}")))?;
+        crate::config::write_atomic(&self.path, doc.to_string().as_bytes()).map_err(|e| consent_err(&self.path, format!("cannot write: {e}")))?;
+        self.entries.retain(|e| !e.sha256.eq_ignore_ascii_case(&entry.sha256));
+        self.entries.push(entry);
         self.present = true;
         Ok(())
     }
@@ -322,8 +349,16 @@ mod tests {
         assert!(!list.present && list.entries.is_empty());
         let sha = "ab".repeat(32);
         list.add(ConsentEntry { sha256: sha.clone(), consent_by: "Ada Lovelace".into(), consent_date: "2026-11-29".into(), name: Some("Ada".into()), note: None }).unwrap();
-        let again = Allowlist::load(&path).unwrap();
+        let mut again = Allowlist::load(&path).unwrap();
         assert!(again.present);
+        // A second entry keeps the first and the operator's comments.
+        let text = std::fs::read_to_string(&path).unwrap().replace("[[portrait]]", "# the first sitter\n[[portrait]]");
+        std::fs::write(&path, text).unwrap();
+        again.add(ConsentEntry { sha256: "ef".repeat(32), consent_by: "B".into(), consent_date: "2026-11-30".into(), name: None, note: None }).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("# the first sitter") && text.contains("Ada Lovelace") && text.contains("2026-11-30"), "{text}");
+        let again = Allowlist::load(&path).unwrap();
+        assert_eq!(again.entries.len(), 2);
         assert_eq!(again.find(&sha.to_uppercase()).unwrap().consent_by, "Ada Lovelace");
 
         let mut cfg = Config::default();
