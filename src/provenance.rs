@@ -65,7 +65,11 @@ impl Stamp {
             draw_label(rgb, self.width, self.height, text, pos, *scale);
         }
         if let Some(e) = self.embedder.as_mut() {
-            e.set_payload(Payload::now(self.device));
+            // The time changes only every WINDOW frames: a file read from its start then never
+            // has a reading window that straddles two payloads.
+            if e.frame() % crate::watermark::WINDOW as u64 == 0 {
+                e.set_payload(Payload::now(self.device));
+            }
             e.apply(rgb);
         }
     }

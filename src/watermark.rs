@@ -2,7 +2,8 @@
 //! H.264 file or stream, also after scaling to half size.
 //!
 //! **Payload**: 32-bit device id + 32-bit time (whole minutes since 1970, UTC) + CRC-16/CCITT =
-//! 80 bits.
+//! 80 bits. The stamp updates the time only every `WINDOW` frames, so a file read from its first
+//! frame never has a window that mixes two payloads.
 //!
 //! **Embedding**: the frame is divided into a 64×64 grid of cells (8×8 px at 512×512). Each cell
 //! carries one payload bit (a fixed pseudo-random assignment, 51 cells per bit, each with its
@@ -203,6 +204,11 @@ impl Embedder {
                 self.pattern[y * self.width + x] = ((top * (1.0 - fy) + bottom * fy) * 1024.0).round() as i16;
             }
         }
+    }
+
+    /// Frames marked so far.
+    pub fn frame(&self) -> u64 {
+        self.frame
     }
 
     /// Marks one RGB24 frame in place (the next in the sequence).
