@@ -147,7 +147,7 @@ pub fn verify(source: &str, max_seconds: f64, timeout: Duration) -> Result<Repor
         while let Some(msg) = bus.pop() {
             match msg.view() {
                 gst::MessageView::Error(e) => {
-                    error = Some(crate::error::one_line(&format!("{} ({})", e.error(), e.debug().unwrap_or_default())));
+                    error = Some(crate::error::one_line(&e.error().to_string()));
                 }
                 gst::MessageView::Tag(t) => {
                     let tags = t.tags();
@@ -192,7 +192,7 @@ pub fn verify(source: &str, max_seconds: f64, timeout: Duration) -> Result<Repor
     let _ = pipeline.set_state(gst::State::Null);
     let frames = det.frames();
     if frames == 0 {
-        return Err(verr(source, error.unwrap_or_else(|| "no video frames could be decoded".into())));
+        return Err(verr(source, format!("no video could be decoded{}", error.map(|e| format!(" (GStreamer: {e})")).unwrap_or_default())));
     }
     let (reads, whole) = det.finish();
     let (mut found, mut best_snr) = Report::summarise(&reads);

@@ -160,6 +160,11 @@ fn every_frame_is_labelled_and_the_file_says_where_it_came_from() {
     assert!(comment.contains("AI-generated") && comment.contains("speakface") && comment.contains(sha) && comment.contains("device 5eed0a11"), "{comment}");
     let v = verify(&bare);
     assert!(!v.found);
+    // Not a video: one line, exit status 2.
+    let o = bin().arg("verify").arg(asset("speech/demo.wav")).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.lines().count() == 1 && err.contains("demo.wav") && err.contains("no video could be decoded"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
