@@ -277,10 +277,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Run { config, speech, portrait } => {
             speakface::logging::init();
-            let etc = PathBuf::from("/etc/speakface/speakface.toml");
             // Absolute, so that paths written back into it (an uploaded portrait) and reloads
             // do not depend on the working folder.
-            let config = config.or_else(|| etc.is_file().then_some(etc)).map(|p| std::path::absolute(&p).unwrap_or(p));
+            let config = daemon_config_path(config).map(|p| std::path::absolute(&p).unwrap_or(p));
             let mut cfg = load_config(config.as_ref())?;
             if !speech.is_empty() {
                 cfg.audio.source = "file".into();
@@ -363,10 +362,15 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn daemon_config(config: Option<PathBuf>) -> Result<Config> {
+/// The config file the daemon reads: the one named, else /etc/speakface/speakface.toml when it
+/// exists (else none: built-in defaults).
+fn daemon_config_path(config: Option<PathBuf>) -> Option<PathBuf> {
     let etc = PathBuf::from("/etc/speakface/speakface.toml");
-    let config = config.or_else(|| etc.is_file().then_some(etc));
-    load_config(config.as_ref())
+    config.or_else(|| etc.is_file().then_some(etc))
+}
+
+fn daemon_config(config: Option<PathBuf>) -> Result<Config> {
+    load_config(daemon_config_path(config).as_ref())
 }
 
 fn consent(action: ConsentAction) -> Result<()> {

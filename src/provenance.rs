@@ -75,14 +75,21 @@ impl Stamp {
     }
 }
 
-/// White text on a darkened box in a corner, `2 × scale` pixels from the edges.
-pub fn draw_label(rgb: &mut [u8], width: u32, height: u32, text: &str, position: &str, scale: u32) {
+/// Where the label goes: its box (x, y, w, h), `2 × scale` pixels from the edges of the frame.
+fn place(width: u32, height: u32, text: &str, position: &str, scale: u32) -> (u32, u32, u32, u32) {
     let (tw, th) = font::text_size(text, scale);
     let pad = 2 * scale;
     let (bw, bh) = (tw + 2 * pad, th + 2 * pad);
     let margin = 2 * scale;
     let x = if position.ends_with("left") { margin } else { width.saturating_sub(bw + margin) };
     let y = if position.starts_with("top") { margin } else { height.saturating_sub(bh + margin) };
+    (x, y, bw, bh)
+}
+
+/// White text on a darkened box in a corner, `2 × scale` pixels from the edges.
+pub fn draw_label(rgb: &mut [u8], width: u32, height: u32, text: &str, position: &str, scale: u32) {
+    let (x, y, bw, bh) = place(width, height, text, position, scale);
+    let pad = 2 * scale;
     font::shade(rgb, width, x, y, bw, bh, [0, 0, 0], 0.55);
     font::draw_text(rgb, width, x + pad, y + pad, text, scale, [255, 255, 255]);
 }
@@ -90,12 +97,7 @@ pub fn draw_label(rgb: &mut [u8], width: u32, height: u32, text: &str, position:
 /// The label's box (x, y, w, h) for a frame, as [`draw_label`] places it.
 pub fn label_box(cfg: &Config, width: u32, height: u32) -> (u32, u32, u32, u32) {
     let p = &cfg.provenance;
-    let (tw, th) = font::text_size(&p.label_text, p.label_scale);
-    let (pad, margin) = (2 * p.label_scale, 2 * p.label_scale);
-    let (bw, bh) = (tw + 2 * pad, th + 2 * pad);
-    let x = if p.label_position.ends_with("left") { margin } else { width.saturating_sub(bw + margin) };
-    let y = if p.label_position.starts_with("top") { margin } else { height.saturating_sub(bh + margin) };
-    (x, y, bw, bh)
+    place(width, height, &p.label_text, &p.label_position, p.label_scale)
 }
 
 /// What gets written about a recording: the MP4's encoder and comment tags.

@@ -264,6 +264,8 @@ pub struct Detector {
     window: usize,
     cells: Vec<f64>,
     counts: Vec<u32>,
+    /// Cell column of each pixel column, for the frame width last seen.
+    col: Vec<usize>,
     pub windows: Vec<WindowRead>,
 }
 
@@ -291,6 +293,7 @@ impl Detector {
             window: window.max(PERIOD),
             cells: vec![0.0; n],
             counts: vec![0; n],
+            col: Vec::new(),
             windows: Vec::new(),
         }
     }
@@ -307,12 +310,14 @@ impl Detector {
         }
         self.cells.iter_mut().for_each(|c| *c = 0.0);
         self.counts.iter_mut().for_each(|c| *c = 0);
-        let col: Vec<usize> = (0..w).map(|x| x * GRID / w).collect();
+        if self.col.len() != w {
+            self.col = (0..w).map(|x| x * GRID / w).collect();
+        }
         for y in 0..h {
             let row = y * GRID / h * GRID;
             let line = &rgb[y * w * 3..(y + 1) * w * 3];
             for (x, px) in line.chunks_exact(3).enumerate() {
-                let c = row + col[x];
+                let c = row + self.col[x];
                 self.cells[c] += 0.299 * px[0] as f64 + 0.587 * px[1] as f64 + 0.114 * px[2] as f64;
                 self.counts[c] += 1;
             }
@@ -384,75 +389,73 @@ impl Detector {
 /// Reads one set of sums: (in-phase/quadrature ratio, payload when the CRC matches and the
 /// ratio reaches `MIN_SNR`).
 fn read(layout: &Layout, i_acc: &[f64], q_acc: &[f64], r_acc: &[f64], sum_sin: f64, sum_cos: f64, frames: usize) -> (f64, Option<Payload>) {
-    {
-        let mut zi = [0.0f64; BITS];
-        let mut zq = [0.0f64; BITS];
-        let n = frames as f64;
-        let (ms, mc) = (sum_sin / n, sum_cos / n);
-        // Per cell, about the window's mean; then each cell's vote is limited to 3× the median
-        // cell's, so the few cells where the face moves (a mouth opening is 100 grey levels
-        // against the mark's 2) cannot outvote the thousands where it does not.
-        let cells: Vec<(f64, f64)> = (0..GRID * GRID).map(|c| (i_acc[c] - r_acc[c] * ms, q_acc[c] - r_acc[c] * mc)).collect();
-        let mut mags: Vec<f64> = cells.iter().map(|(i, q)| i.hypot(*q)).collect();
-        let mid = mags.len() / 2;
-        let median = *mags.select_nth_unstable_by(mid, f64::total_cmp).1;
-        let limit = 3.0 * median.max(1e-12);
-        for (c, &(i, q)) in cells.iter().enumerate() {
-            let m = i.hypot(q);
-            let k = if m > limit { limit / m } else { 1.0 };
-            let b = layout.bit_of[c] as usize;
-            zi[b] += i * k;
-            zq[b] += q * k;
-        }
-        // Principal axis of the 80 points (zi, zq): half the angle of Σ z².
-        let (mut re, mut im) = (0.0, 0.0);
-        for b in 0..BITS {
-            re += zi[b] * zi[b] - zq[b] * zq[b];
-            im += 2.0 * zi[b] * zq[b];
-        }
-        let phi = 0.5 * im.atan2(re);
-        let (sp, cp) = phi.sin_cos();
-        let mut bits = [false; BITS];
-        let mut soft = [0.0f64; BITS];
-        let (mut e_in, mut e_quad) = (0.0, 0.0);
-        for b in 0..BITS {
-            let a = zi[b] * cp + zq[b] * sp;
-            let q = -zi[b] * sp + zq[b] * cp;
-            bits[b] = a > 0.0;
-            soft[b] = a.abs();
-            e_in += a * a;
-            e_quad += q * q;
-        }
-        let snr = (e_in / e_quad.max(1e-12)).sqrt();
-        if snr < MIN_SNR {
-            return (snr, None);
-        }
-        // The bits as read, then with one or two of the CHASE least reliable bits flipped (a
-        // Chase decoder): 1 + 4 + 6 = 11 candidates, each in both polarities, so an unmarked
-        // window that got past MIN_SNR passes the CRC with odds 22 / 65536.
-        let mut order: Vec<usize> = (0..BITS).collect();
-        order.sort_by(|&a, &b| soft[a].total_cmp(&soft[b]));
-        let weak = &order[..CHASE];
-        let mut flips: Vec<Vec<usize>> = vec![vec![]];
-        for i in 0..CHASE {
-            flips.push(vec![weak[i]]);
-        }
-        for i in 0..CHASE {
-            for j in i + 1..CHASE {
-                flips.push(vec![weak[i], weak[j]]);
-            }
-        }
-        for f in flips {
-            let mut cand = bits;
-            for &b in &f {
-                cand[b] = !cand[b];
-            }
-            if let Some(p) = Payload::from_bits(&cand).or_else(|| Payload::from_bits(&cand.map(|b| !b))) {
-                return (snr, Some(p));
-            }
-        }
-        (snr, None)
+    let mut zi = [0.0f64; BITS];
+    let mut zq = [0.0f64; BITS];
+    let n = frames as f64;
+    let (ms, mc) = (sum_sin / n, sum_cos / n);
+    // Per cell, about the window's mean; then each cell's vote is limited to 3× the median
+    // cell's, so the few cells where the face moves (a mouth opening is 100 grey levels
+    // against the mark's 2) cannot outvote the thousands where it does not.
+    let cells: Vec<(f64, f64)> = (0..GRID * GRID).map(|c| (i_acc[c] - r_acc[c] * ms, q_acc[c] - r_acc[c] * mc)).collect();
+    let mut mags: Vec<f64> = cells.iter().map(|(i, q)| i.hypot(*q)).collect();
+    let mid = mags.len() / 2;
+    let median = *mags.select_nth_unstable_by(mid, f64::total_cmp).1;
+    let limit = 3.0 * median.max(1e-12);
+    for (c, &(i, q)) in cells.iter().enumerate() {
+        let m = i.hypot(q);
+        let k = if m > limit { limit / m } else { 1.0 };
+        let b = layout.bit_of[c] as usize;
+        zi[b] += i * k;
+        zq[b] += q * k;
     }
+    // Principal axis of the 80 points (zi, zq): half the angle of Σ z².
+    let (mut re, mut im) = (0.0, 0.0);
+    for b in 0..BITS {
+        re += zi[b] * zi[b] - zq[b] * zq[b];
+        im += 2.0 * zi[b] * zq[b];
+    }
+    let phi = 0.5 * im.atan2(re);
+    let (sp, cp) = phi.sin_cos();
+    let mut bits = [false; BITS];
+    let mut soft = [0.0f64; BITS];
+    let (mut e_in, mut e_quad) = (0.0, 0.0);
+    for b in 0..BITS {
+        let a = zi[b] * cp + zq[b] * sp;
+        let q = -zi[b] * sp + zq[b] * cp;
+        bits[b] = a > 0.0;
+        soft[b] = a.abs();
+        e_in += a * a;
+        e_quad += q * q;
+    }
+    let snr = (e_in / e_quad.max(1e-12)).sqrt();
+    if snr < MIN_SNR {
+        return (snr, None);
+    }
+    // The bits as read, then with one or two of the CHASE least reliable bits flipped (a
+    // Chase decoder): 1 + 4 + 6 = 11 candidates, each in both polarities, so an unmarked
+    // window that got past MIN_SNR passes the CRC with odds 22 / 65536.
+    let mut order: Vec<usize> = (0..BITS).collect();
+    order.sort_by(|&a, &b| soft[a].total_cmp(&soft[b]));
+    let weak = &order[..CHASE];
+    let mut flips: Vec<Vec<usize>> = vec![vec![]];
+    for i in 0..CHASE {
+        flips.push(vec![weak[i]]);
+    }
+    for i in 0..CHASE {
+        for j in i + 1..CHASE {
+            flips.push(vec![weak[i], weak[j]]);
+        }
+    }
+    for f in flips {
+        let mut cand = bits;
+        for &b in &f {
+            cand[b] = !cand[b];
+        }
+        if let Some(p) = Payload::from_bits(&cand).or_else(|| Payload::from_bits(&cand.map(|b| !b))) {
+            return (snr, Some(p));
+        }
+    }
+    (snr, None)
 }
 
 #[cfg(test)]

@@ -9,19 +9,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::asset;
+use common::{asset, tmpdir};
 use common::live::{free_port, Daemon};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_speakface"))
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("speakface-provenance-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn render(dir: &Path, portrait: &str, name: &str, extra_config: &str) -> PathBuf {
     let cfg = dir.join(format!("{name}.toml"));
@@ -84,7 +78,7 @@ fn verify(file: &Path) -> Verdict {
 
 #[test]
 fn watermark_survives_h264_and_half_size_and_is_absent_from_clean_clips() {
-    let dir = scratch("wm");
+    let dir = tmpdir("provenance-wm");
     let (mut marked_windows, mut marked_found, mut clean_windows, mut clean_false) = (0u64, 0u64, 0u64, 0u64);
     let (mut clips_missed, mut clips_false) = (0, 0);
     for portrait in ["default.jpg", "painting.jpg", "closeup.jpg", "oil_paint_filter.jpg"] {
@@ -128,7 +122,7 @@ fn watermark_survives_h264_and_half_size_and_is_absent_from_clean_clips() {
 
 #[test]
 fn every_frame_is_labelled_and_the_file_says_where_it_came_from() {
-    let dir = scratch("label");
+    let dir = tmpdir("provenance-label");
     let out = render(&dir, "default.jpg", "labelled", "");
     let bare = render(&dir, "default.jpg", "bare", "label = false\nwatermark = false\n");
     let a = speakface::output::decode_video(&out, Some(60)).unwrap();
@@ -170,7 +164,7 @@ fn every_frame_is_labelled_and_the_file_says_where_it_came_from() {
 
 #[test]
 fn the_daemon_refuses_a_portrait_outside_the_allowlist_and_logs_it() {
-    let dir = scratch("consent");
+    let dir = tmpdir("provenance-consent");
     let list = dir.join("consent.toml");
     let stranger = dir.join("stranger.jpg");
     let mut bytes = std::fs::read(asset("portraits/painting.jpg")).unwrap();
@@ -211,7 +205,7 @@ fn the_daemon_refuses_a_portrait_outside_the_allowlist_and_logs_it() {
 
 #[test]
 fn the_live_rtsp_stream_carries_the_watermark_and_verify_reads_it_from_the_url() {
-    let dir = scratch("rtsp");
+    let dir = tmpdir("provenance-rtsp");
     let port = free_port();
     let mut d = Daemon::start(
         &dir,

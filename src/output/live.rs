@@ -393,18 +393,18 @@ impl LiveOutput {
         };
         let video = get("vsrc")?;
         let audio = get("asrc")?;
-        // splitmuxsink's own mp4mux (made from muxer-factory; its "muxer" property stays unset).
-        let rec_mux = pipeline.by_name("rec").and_then(|rec| rec.downcast::<gst::Bin>().ok()).and_then(|bin| {
-            bin.iterate_elements().into_iter().flatten().find(|e| e.factory().is_some_and(|f| f.name() == "mp4mux"))
-        });
-        if let Some(mux) = rec_mux {
-            // Provenance tags in every segment: mp4mux forgets its tags when splitmuxsink resets
-            // it between segments, so they are laid on again as each new file is named. (The
-            // handler must not ask splitmuxsink anything: it runs under splitmuxsink's lock.)
-            crate::output::mp4::set_tags(&mux, &crate::provenance::tags(cfg, portrait_sha256));
-            let (cfg2, sha) = (cfg.clone(), portrait_sha256.to_string());
-            let mux_weak = mux.downgrade();
-            if let Some(rec) = pipeline.by_name("rec") {
+        if let Some(rec) = pipeline.by_name("rec") {
+            // Provenance tags in every segment (the first included): mp4mux forgets its tags
+            // when splitmuxsink resets it between segments, so they are laid on as each file is
+            // named. The muxer is splitmuxsink's own (made from muxer-factory; its "muxer"
+            // property stays unset). The handler must not ask splitmuxsink anything: it runs
+            // under splitmuxsink's lock.
+            let mux = rec.clone().downcast::<gst::Bin>().ok().and_then(|bin| {
+                bin.iterate_elements().into_iter().flatten().find(|e| e.factory().is_some_and(|f| f.name() == "mp4mux"))
+            });
+            if let Some(mux) = mux {
+                let (cfg2, sha) = (cfg.clone(), portrait_sha256.to_string());
+                let mux_weak = mux.downgrade();
                 rec.connect("format-location-full", false, move |_| {
                     if let Some(mux) = mux_weak.upgrade() {
                         crate::output::mp4::set_tags(&mux, &crate::provenance::tags(&cfg2, &sha));
