@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what speakface needs to build, run and test on Debian 12 / Ubuntu: system packages
-# (GStreamer with its plugins, ALSA headers, espeak-ng, ffmpeg and g++ for tests) and checks for a Rust toolchain.
+# (GStreamer with its plugins, ALSA headers, espeak-ng, ffmpeg and g++ for tests, OpenCV for a
+# benchmark peer) and checks for a Rust toolchain.
 # Safe to run again: it only asks apt for what is missing.
 set -euo pipefail
 
@@ -17,6 +18,8 @@ packages=(
   ffmpeg systemd g++
   # the display output test: a virtual X server, ximagesink
   xvfb gstreamer1.0-x
+  # cargo bench peers (benches/peers): OpenCV's remap; pip fetches onnxruntime's wheel
+  libopencv-imgproc-dev python3-pip
 )
 
 missing=()

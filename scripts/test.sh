@@ -6,6 +6,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 "$here/scripts/setup.sh"
 cd "$here"
+# onnxruntime's library from its PyPI wheel: the peer the benches and a lip-sync test hold tract to.
+"$here/benches/peers/fetch-onnxruntime.sh"
 # Tests run the optimized build: the renderer and the models are slow unoptimized, and sharing
 # the release profile with the binary halves the build time.
 cargo test --release --all-targets "$@"

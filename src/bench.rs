@@ -318,6 +318,11 @@ impl Reference {
         }
         self.dst[0]
     }
+
+    /// The last remapped frame (RGB24, 512×512).
+    pub fn output(&self) -> &[u8] {
+        &self.dst
+    }
 }
 
 /// One stage's time against the reference, from the same run.

@@ -113,3 +113,40 @@ fn speech_opens_and_closes_the_mouth() {
     assert!(open > n / 6, "the mouth hardly opens on speech ({open} of {n} frames)");
     assert!(closed_in_speech >= 3, "no lip closures inside speech");
 }
+
+/// tract against onnxruntime (the PyPI wheel's library, benches/peers/fetch-onnxruntime.sh) on the
+/// same files, streamed hop by hop over real speech with each runtime carrying its own state.
+#[test]
+fn tract_streams_the_models_as_onnxruntime_does() {
+    let speech = audio::read_wav(&asset("speech/demo.wav")).unwrap();
+    let dir = default_models_dir();
+    let n = audio::frame_count(speech.mono16k.len(), lipsync::MODEL_FPS);
+    let x = lipsync::hops(&speech.mono16k, n);
+    let shapes: Vec<Vec<usize>> = std::iter::once(vec![1, 320]).chain([1usize, 2, 4, 8].map(|d| vec![2 * d, 128])).collect();
+    // Stated bounds: float within 1e-5, int8 within 1e-3 on any output, every hop (measured
+    // 2026-11-29: 8.6e-7 and 4.8e-7; the int8 states were bit-identical).
+    for (name, bound) in [("audio2motion_float", 1e-5f32), ("audio2motion", 1e-3)] {
+        let tract = speakface::infer::Model::load_shaped(&dir, name, Some(&shapes)).unwrap();
+        let file = dir.join(speakface::infer::manifest_entry(&dir, name).unwrap().file);
+        let mut ort = speakface_peers::OrtModel::load(&file).unwrap();
+        let zeros: Vec<Vec<f32>> = shapes[1..].iter().map(|s| vec![0.0; s.iter().product()]).collect();
+        let (mut st_t, mut st_o) = (zeros.clone(), zeros);
+        let (mut worst, mut worst_state) = (0.0f32, 0.0f32);
+        for hop in x.chunks_exact(320) {
+            let mut a: Vec<&[f32]> = vec![hop];
+            a.extend(st_t.iter().map(Vec::as_slice));
+            let mut out_t = tract.run(&a).unwrap();
+            let b: Vec<(&[usize], &[f32])> = shapes.iter().map(Vec::as_slice).zip(std::iter::once(hop).chain(st_o.iter().map(Vec::as_slice))).collect();
+            let mut out_o = ort.run(&b).unwrap();
+            let max_diff = |p: &[f32], q: &[f32]| p.iter().zip(q).map(|(u, v)| (u - v).abs()).fold(0.0f32, f32::max);
+            worst = worst.max(max_diff(&out_t[0], &out_o[0]));
+            for k in 1..5 {
+                worst_state = worst_state.max(max_diff(&out_t[k], &out_o[k]));
+            }
+            st_t = out_t.drain(1..).collect();
+            st_o = out_o.drain(1..).collect();
+        }
+        eprintln!("{name}: tract vs onnxruntime over {n} hops: outputs within {worst:.2e}, state within {worst_state:.2e}");
+        assert!(worst <= bound, "{name}: tract and onnxruntime differ by {worst} (bound {bound})");
+    }
+}
