@@ -337,6 +337,13 @@ fn under_systemd_it_reports_ready_and_feeds_the_watchdog() {
     let comment = report["comment"].as_str().unwrap_or_default();
     assert!(comment.contains("AI-generated") && comment.contains("portrait sha256 61404769"), "segment tags: {report}");
     assert!(report["encoder"].as_str().is_some_and(|e| e.starts_with("speakface")), "{report}");
+    // …and says how its colours are to be read: BT.709, as `speakface render`'s files do.
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=color_space,color_primaries,color_transfer", "-of", "csv=p=0"])
+        .arg(&seg)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "bt709,bt709,bt709", "segment colour description");
 }
 
 /// The shipped unit passes `systemd-analyze verify` (any output counts as a failure: it exits 0

@@ -241,6 +241,8 @@ struct Record {
 pub struct LiveOutput {
     pipeline: gst::Pipeline,
     video: gst_app::AppSrc,
+    /// Frame buffers, recycled: a frame's buffer comes back once every branch is done with it.
+    frames: gst::BufferPool,
     audio: gst_app::AppSrc,
     width: u32,
     height: u32,
@@ -260,7 +262,20 @@ impl Drop for LiveOutput {
             }
         }
         let _ = self.pipeline.set_state(gst::State::Null);
+        let _ = self.frames.set_active(false);
     }
+}
+
+/// A pool of `size`-byte buffers for the frames pushed into the pipeline, so that pushing a frame
+/// copies it into a recycled buffer instead of allocating 0.8 MB every 40 ms for months.
+fn frame_pool(size: usize) -> Result<gst::BufferPool> {
+    let pool = gst::BufferPool::new();
+    let mut c = pool.config();
+    // Unbounded: the leaky queues (3 buffers per branch) bound how many are out at once.
+    c.set_params(None, size as u32, 4, 0);
+    pool.set_config(c).map_err(|e| gst_err(format!("frame buffer pool: {e}")))?;
+    pool.set_active(true).map_err(|e| gst_err(format!("frame buffer pool: {e}")))?;
+    Ok(pool)
 }
 
 /// Free megabytes on the file system holding `dir`.
@@ -318,7 +333,7 @@ impl LiveOutput {
         let mut d = format!(
             "appsrc name=vsrc is-live=true do-timestamp=true format=time block=false max-buffers=3 leaky-type=downstream \
              caps=video/x-raw,format=RGB,width={w},height={h},framerate={fps}/1 \
-             ! videoconvert ! video/x-raw,format=I420 ! tee name=vt allow-not-linked=true \
+             ! videoconvert ! video/x-raw,format=I420,colorimetry=bt709 ! tee name=vt allow-not-linked=true \
              appsrc name=asrc is-live=true do-timestamp=true format=time block=false max-buffers=10 leaky-type=downstream \
              caps=audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved ! tee name=at allow-not-linked=true "
         );
@@ -451,16 +466,22 @@ impl LiveOutput {
                 );
             }
         }
+        let frames = frame_pool((w * h * 3) as usize)?;
         pipeline
             .set_state(gst::State::Playing)
             .map_err(|_| gst_err(format!("output pipeline does not start: {}", first_bus_error(&pipeline).unwrap_or_default())))?;
-        Ok(LiveOutput { pipeline, video, audio, width: w, height: h, record, encoder, display_sink })
+        Ok(LiveOutput { pipeline, video, frames, audio, width: w, height: h, record, encoder, display_sink })
     }
 
     /// Hands one RGB frame and the speech it shows (16 kHz mono) to every output.
     pub fn push(&self, rgb: &[u8], speech: &[i16]) -> Result<()> {
         debug_assert_eq!(rgb.len(), (self.width * self.height * 3) as usize);
-        let vb = gst::Buffer::from_slice(rgb.to_vec());
+        let mut vb = self.frames.acquire_buffer(None).map_err(|e| gst_err(format!("video output: no frame buffer: {e}")))?;
+        {
+            let b = vb.get_mut().ok_or_else(|| gst_err("video output: a recycled frame buffer is still shared"))?;
+            let mut map = b.map_writable().map_err(|_| gst_err("video output: cannot map a frame buffer"))?;
+            map.copy_from_slice(rgb);
+        }
         let mut bytes = Vec::with_capacity(speech.len() * 2);
         for s in speech {
             bytes.extend_from_slice(&s.to_le_bytes());
