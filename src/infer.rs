@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::runtime::{runtime_for_name, Runnable, Runtime};
 
 use crate::error::one_line;
 use crate::{Error, Result};
@@ -62,10 +63,98 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// Which device the models of this process run on, decided once by [`select_device`] (the
+/// daemon at start, `speakface devices`): every model loaded after it uses that device.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeviceChoice {
+    /// What the configuration asked for: "cpu" or "cuda".
+    pub configured: String,
+    /// Where the models run: "cpu" or "cuda".
+    pub device: String,
+    /// Why the configured device is not used (one line), when it is not.
+    pub fallback: Option<String>,
+    /// The self-test: one hop of the float lip-sync model on the chosen device, milliseconds
+    /// (first run, including the device's warm-up), and its largest difference from the CPU.
+    pub self_test_ms: Option<f64>,
+    pub self_test_max_diff: Option<f32>,
+}
+
+static DEVICE: std::sync::OnceLock<&'static dyn Runtime> = std::sync::OnceLock::new();
+
+/// The CUDA backend is in the binary only when built with `--features cuda`.
+#[cfg(feature = "cuda")]
+use tract_cuda as _;
+
+/// Whether this binary carries tract's CUDA backend (the `cuda` feature).
+pub const CUDA_BUILT_IN: bool = cfg!(feature = "cuda");
+
+/// Largest difference allowed between the self-test on the GPU and on the CPU.
+const SELF_TEST_BOUND: f32 = 1e-3;
+
+/// Chooses the device for every model loaded afterwards: "cpu", or "cuda" if this build has
+/// tract's CUDA backend, the CUDA libraries load and a real inference on the GPU (one hop of
+/// the float lip-sync model) gives the CPU's numbers within 1e-3. Otherwise the CPU, with the
+/// reason in `fallback`. Only the first call in a process decides; later calls report it.
+pub fn select_device(configured: &str, models_dir: &Path) -> DeviceChoice {
+    let mut choice = DeviceChoice {
+        configured: configured.to_string(),
+        device: "cpu".into(),
+        fallback: None,
+        self_test_ms: None,
+        self_test_max_diff: None,
+    };
+    if configured != "cuda" {
+        return choice;
+    }
+    match cuda_self_test(models_dir) {
+        Ok((rt, ms, diff)) => {
+            choice.self_test_ms = Some(ms);
+            choice.self_test_max_diff = Some(diff);
+            if DEVICE.set(rt).is_ok() || DEVICE.get().is_some_and(|d| d.name() == "cuda") {
+                choice.device = "cuda".into();
+            } else {
+                choice.fallback = Some("another device was chosen earlier in this process".into());
+            }
+        }
+        Err(why) => choice.fallback = Some(why),
+    }
+    choice
+}
+
+fn cuda_self_test(models_dir: &Path) -> std::result::Result<(&'static dyn Runtime, f64, f32), String> {
+    if !CUDA_BUILT_IN {
+        return Err("this build has no CUDA backend (build with --features cuda)".into());
+    }
+    let rt = match runtime_for_name("cuda") {
+        Ok(Some(rt)) => rt,
+        Ok(None) => return Err("tract's CUDA runtime is not registered in this build".into()),
+        Err(e) => return Err(format!("CUDA is not usable here: {}", one_line(&format!("{e:#}")))),
+    };
+    let name = "audio2motion_float";
+    let shapes: Vec<Vec<usize>> = std::iter::once(vec![1, 320]).chain([1usize, 2, 4, 8].map(|d| vec![2 * d, 128])).collect();
+    let inputs: Vec<Vec<f32>> = shapes
+        .iter()
+        .enumerate()
+        .map(|(k, s)| (0..s.iter().product::<usize>()).map(|i| ((i * 7 + k * 13) % 23) as f32 / 23.0 - 0.5).collect())
+        .collect();
+    let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
+    let cpu = Model::load_on(models_dir, name, Some(&shapes), None).and_then(|m| m.run(&refs)).map_err(|e| e.to_string())?;
+    let t = std::time::Instant::now();
+    let gpu = Model::load_on(models_dir, name, Some(&shapes), Some(rt))
+        .and_then(|m| m.run(&refs))
+        .map_err(|e| format!("the self-test inference on the GPU failed: {e}"))?;
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    let diff = cpu.iter().flatten().zip(gpu.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    if cpu.iter().map(Vec::len).ne(gpu.iter().map(Vec::len)) || !(diff <= SELF_TEST_BOUND) {
+        return Err(format!("the self-test on the GPU differs from the CPU by {diff} (bound {SELF_TEST_BOUND})"));
+    }
+    Ok((rt, ms, diff))
+}
+
 /// A verified, optimized, ready-to-run model.
 pub struct Model {
     name: String,
-    plan: std::sync::Arc<TypedRunnableModel>,
+    plan: Box<dyn Runnable>,
     input_shapes: Vec<Vec<usize>>,
 }
 
@@ -84,6 +173,11 @@ impl Model {
     /// As `load`, with the inputs' shapes given here instead of the manifest's (a model whose
     /// first axis is a free chunk length, planned for one chunk size).
     pub fn load_shaped(dir: &Path, name: &str, shapes: Option<&[Vec<usize>]>) -> Result<Model> {
+        Self::load_on(dir, name, shapes, DEVICE.get().copied())
+    }
+
+    /// As `load_shaped`, on a given tract runtime (None: tract's own CPU plan).
+    fn load_on(dir: &Path, name: &str, shapes: Option<&[Vec<usize>]>, runtime: Option<&'static dyn Runtime>) -> Result<Model> {
         let mut entry = manifest_entry(dir, name)?;
         if let Some(shapes) = shapes {
             if shapes.len() != entry.inputs.len() {
@@ -115,10 +209,11 @@ impl Model {
                 .with_input_fact(i, f32::fact(input.shape.clone()).into())
                 .map_err(|e| model_err(name, format!("input {}: {}", input.name, one_line(&e.to_string()))))?;
         }
-        let plan = model
-            .into_optimized()
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| model_err(name, format!("cannot prepare {}: {}", path.display(), one_line(&format!("{e:#}")))))?;
+        let plan: Box<dyn Runnable> = match runtime {
+            None => model.into_optimized().and_then(|m| m.into_runnable()).map(|p| Box::new(p) as _),
+            Some(rt) => model.into_typed().and_then(|m| m.into_decluttered()).and_then(|m| rt.prepare(m)),
+        }
+        .map_err(|e| model_err(name, format!("cannot prepare {}: {}", path.display(), one_line(&format!("{e:#}")))))?;
         Ok(Model {
             name: name.to_string(),
             plan,

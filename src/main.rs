@@ -91,6 +91,10 @@ enum Command {
     Models {
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Load them on this device: cpu, or cuda (runs the GPU self-test first; fails, naming
+        /// the reason, if the models would fall back to the CPU).
+        #[arg(long, default_value = "cpu")]
+        device: String,
     },
 }
 
@@ -191,6 +195,10 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config> {
 
 fn render(a: RenderArgs) -> Result<()> {
     let mut cfg = load_config(a.config.as_ref())?;
+    let inference = infer::select_device(&cfg.inference.device, &infer::default_models_dir());
+    if let Some(why) = &inference.fallback {
+        eprintln!("inference.device = \"{}\" not used, the models run on the CPU: {why}", inference.configured);
+    }
     if let Some(l) = a.landmarks {
         cfg.portrait.landmarks = Some(l);
     }
@@ -351,9 +359,19 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Models { dir } => {
+        Command::Models { dir, device } => {
             let dir = dir.unwrap_or_else(infer::default_models_dir);
-            for name in ["face_detection", "face_landmark", "iris_landmark"] {
+            if !["cpu", "cuda"].contains(&device.as_str()) {
+                return Err(Error::Other(format!("--device {device}: expected cpu or cuda")));
+            }
+            let choice = infer::select_device(&device, &dir);
+            if let Some(why) = choice.fallback {
+                return Err(Error::Other(format!("inference device {device} not usable (the daemon would run the models on the CPU): {why}")));
+            }
+            if let (Some(ms), Some(diff)) = (choice.self_test_ms, choice.self_test_max_diff) {
+                println!("{device}: self-test ok (one lip-sync hop in {ms:.1} ms including warm-up, within {diff:.1e} of the CPU)");
+            }
+            for name in ["face_detection", "face_landmark", "iris_landmark", "audio2motion", "audio2motion_float"] {
                 let m = infer::Model::load(&dir, name)?;
                 println!("{name}: ok (sha256 verified, inputs {:?})", m.input_shape(0).unwrap_or(&[]));
             }

@@ -534,8 +534,11 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, stop: &AtomicBool, reload:
     if let Some(b) = &cfg.chosen_board {
         log::info!("board profile: {} ({})", b.name, b.reason);
     }
-    if cfg.inference.device == "cuda" {
-        log::warn!("inference.device = \"cuda\": this build has no CUDA backend yet; the models run on the CPU");
+    // Before any model loads: every model of the process runs where this decides.
+    let inference = crate::infer::select_device(&cfg.inference.device, &crate::infer::default_models_dir());
+    match &inference.fallback {
+        Some(why) => log::warn!("inference.device = \"{}\" not used, the models run on the CPU: {why}", inference.configured),
+        None => log::info!("inference on {} (configured \"{}\")", inference.device, inference.configured),
     }
     let face = match build_face(&cfg) {
         Ok(f) => f,
@@ -547,7 +550,7 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, stop: &AtomicBool, reload:
         }
     };
     log::info!("portrait {} ready ({} x {} px)", face.portrait.path.display(), face.portrait.width, face.portrait.height);
-    let shared = Arc::new(Shared::new(cfg.clone(), config_path, face.portrait.clone(), audit));
+    let shared = Arc::new(Shared::new(cfg.clone(), config_path, face.portrait.clone(), audit, inference));
     shared.audit.record("daemon", "start", "ok", &format!("portrait {} sha256 {}", face.portrait.path.display(), face.portrait.sha256));
     audit_portrait_use(&shared.audit, "daemon", &face);
     audit_provenance(&shared.audit, "daemon", None, &cfg);

@@ -67,7 +67,8 @@ fn the_api_guards_validates_applies_and_keeps_the_stream_going() {
     let port = free_port();
     let base_config = format!(
         "# kiosk in hall 2\n[audio]\nsource = \"file\"\nfiles = [\"{}\"]\n[output.rtsp]\nlisten = \"127.0.0.1:{port}\"\n\
-         [daemon]\nstate_dir = \"state\"\n[api]\nlisten = \"127.0.0.1:0\"\n[consent]\nallowlist = \"{}/tests/data/consent.toml\"\n",
+         [daemon]\nstate_dir = \"state\"\n[api]\nlisten = \"127.0.0.1:0\"\n[consent]\nallowlist = \"{}/tests/data/consent.toml\"\n\
+         # configured for a GPU this machine does not have\n[inference]\ndevice = \"cuda\"\n",
         asset("speech/demo.wav").display(),
         env!("CARGO_MANIFEST_DIR")
     );
@@ -91,6 +92,11 @@ fn the_api_guards_validates_applies_and_keeps_the_stream_going() {
     assert_eq!(status["reloads"]["applied"], 0, "a refused request was applied: {status}");
     let portrait0 = status["portrait"]["sha256"].as_str().unwrap().to_string();
     assert_eq!(status["state"], "animating");
+    // inference.device = "cuda" without a usable GPU: the models run on the CPU, and it says why.
+    let inf = &status["inference"];
+    assert_eq!((inf["configured"].as_str(), inf["device"].as_str()), (Some("cuda"), Some("cpu")), "{status}");
+    assert!(inf["fallback"].as_str().is_some_and(|w| w.contains("CUDA")), "no fallback reason: {status}");
+    assert!(d.log().contains("inference.device = \"cuda\" not used, the models run on the CPU"), "{}", d.log());
 
     let viewer = Viewer::connect(&format!("rtsp://127.0.0.1:{port}/avatar"), mouth_box());
     let until = Instant::now() + Duration::from_secs(20);
@@ -229,6 +235,8 @@ fn the_api_guards_validates_applies_and_keeps_the_stream_going() {
         "speakface_auth_failures_total 2",
         "speakface_rtsp_clients ",
         "speakface_capture_xruns_total 0",
+        "speakface_inference_device{device=\"cpu\",configured=\"cuda\"} 1",
+        "speakface_inference_fallback 1",
     ] {
         assert!(m.contains(needle), "metrics lack {needle:?}:\n{m}");
     }

@@ -190,7 +190,7 @@ async fn status(State(api): State<Api>) -> Response {
         "uptime_s": s.started.elapsed().as_secs_f64(),
         "config_file": s.config_path,
         "board": cfg.chosen_board.as_ref().map(|b| json!({ "profile": b.name, "why": b.reason })),
-        "inference": { "device": "cpu", "configured": cfg.inference.device },
+        "inference": s.inference,
         "portrait": *lock(&s.portrait),
         "video": { "width": cfg.video.width, "height": cfg.video.height, "fps": cfg.video.fps },
         "fps": last.fps,

@@ -35,6 +35,13 @@ pub fn render(s: &Shared) -> String {
     metric(&mut o, "speakface_capture_xruns_total", "counter", "Capture overruns recovered.", load(&c.overruns));
     metric(&mut o, "speakface_capture_outages_total", "counter", "Times the capture device was lost.", load(&c.outages));
     metric(&mut o, "speakface_speech_queued_seconds", "gauge", "Speech from the API waiting to be spoken.", format!("{:.2}", s.speech.seconds()));
+    let inf = &s.inference;
+    let _ = writeln!(
+        o,
+        "# HELP speakface_inference_device Where the models run (1 on the device in use), with the configured device.\n# TYPE speakface_inference_device gauge\nspeakface_inference_device{{device=\"{}\",configured=\"{}\"}} 1",
+        inf.device, inf.configured
+    );
+    metric(&mut o, "speakface_inference_fallback", "gauge", "1 when the configured inference device could not be used and the models run on the CPU.", u8::from(inf.fallback.is_some()));
     metric(&mut o, "speakface_rtsp_clients", "gauge", "RTSP viewers connected.", s.rtsp_clients.load(Ordering::Relaxed));
     metric(&mut o, "speakface_output_errors_total", "counter", "Errors from the output pipeline.", load(&m.output_errors));
     metric(&mut o, "speakface_output_restarts_total", "counter", "Output pipeline restarts after an error.", load(&m.output_restarts));

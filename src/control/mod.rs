@@ -55,6 +55,8 @@ pub struct Shared {
     pub auth_failures: AtomicU64,
     pub api_requests: AtomicU64,
     pub audit: audit::Audit,
+    /// Where the models run (chosen once at start; `inference` changes need a restart).
+    pub inference: crate::infer::DeviceChoice,
 }
 
 /// The outcome of the last reload attempt, for status.
@@ -67,7 +69,7 @@ pub struct ReloadRecord {
 }
 
 impl Shared {
-    pub fn new(cfg: Config, config_path: Option<PathBuf>, portrait: PortraitInfo, audit: audit::Audit) -> Shared {
+    pub fn new(cfg: Config, config_path: Option<PathBuf>, portrait: PortraitInfo, audit: audit::Audit, inference: crate::infer::DeviceChoice) -> Shared {
         Shared {
             started: Instant::now(),
             config_path,
@@ -84,6 +86,7 @@ impl Shared {
             auth_failures: AtomicU64::new(0),
             api_requests: AtomicU64::new(0),
             audit,
+            inference,
         }
     }
 
