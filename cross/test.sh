@@ -5,7 +5,8 @@
 #    plugins, which the sysroot does not carry);
 #  - the model tests (tract runs every face model and the audio-to-motion model on aarch64 and
 #    must match the committed references) and the lip-sync tests;
-#  - the binary itself: `speakface models`, `check-config`, `boards`;
+#  - the binary itself (built with the `cuda` feature): `speakface models`, `models --device cuda`
+#    (fails cleanly: no CUDA under qemu), `check-config`, `boards`;
 #  - scripts/package.sh arm64, checked with dpkg-deb (files, AArch64 binary, glibc it needs).
 # The sysroot is Debian 11 (glibc 2.31, GStreamer 1.18), so the qemu runs use those libraries:
 # what passes here runs on older systems than the boards' (JetPack 6: glibc 2.35, GStreamer 1.20).
@@ -18,12 +19,21 @@ source cross/env.sh
 export SPEAKFACE_CACHE=$CROSS_TARGET_DIR/cache
 # One build for the tests and the binary (a separate `cargo build --bin` would resolve features
 # without the dev-dependencies and build most crates a second time).
+# With tract's CUDA backend (the Jetson profiles ask for inference.device = "cuda"); the CUDA
+# libraries load at run time, so the same binary runs on boards without them (on the CPU).
+features=(--features cuda)
 tests=(--lib --test face_models --test lipsync)
-cargo test --release --locked --target "$CROSS_TARGET" --target-dir "$CROSS_TARGET_DIR" "${tests[@]}" --no-run
-cargo test --release --locked --target "$CROSS_TARGET" --target-dir "$CROSS_TARGET_DIR" --lib -- --skip output::tests
-cargo test --release --locked --target "$CROSS_TARGET" --target-dir "$CROSS_TARGET_DIR" --test face_models --test lipsync
+cargo test --release --locked --target "$CROSS_TARGET" --target-dir "$CROSS_TARGET_DIR" "${features[@]}" "${tests[@]}" --no-run
+cargo test --release --locked --target "$CROSS_TARGET" --target-dir "$CROSS_TARGET_DIR" "${features[@]}" --lib -- --skip output::tests
+# lipsync's onnxruntime comparison needs onnxruntime's aarch64 library: fetched for the host only.
+cargo test --release --locked --target "$CROSS_TARGET" --target-dir "$CROSS_TARGET_DIR" "${features[@]}" --test face_models --test lipsync -- --skip tract_streams_the_models_as_onnxruntime_does
 bin=$CROSS_TARGET_DIR/$CROSS_TARGET/release/speakface
 $QEMU "$bin" models
+# No CUDA under qemu: the GPU self-test must fail cleanly, naming the missing driver library.
+if cuda=$($QEMU "$bin" models --device cuda 2>&1); then
+  echo "cross: models --device cuda succeeded under qemu, without CUDA" >&2; exit 1
+fi
+grep -q "CUDA driver library not found" <<< "$cuda" || { echo "cross: unexpected CUDA fallback: $cuda" >&2; exit 1; }
 $QEMU "$bin" check-config systemd/speakface.toml
 boards=$($QEMU "$bin" boards)
 grep -q "jetson-orin-nano" <<< "$boards"

@@ -64,7 +64,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Which device the models of this process run on, decided once by [`select_device`] (the
-/// daemon at start, `speakface devices`): every model loaded after it uses that device.
+/// daemon and `speakface render` at start, `speakface models --device`): every model loaded
+/// after it uses that device.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DeviceChoice {
     /// What the configuration asked for: "cpu" or "cuda".

@@ -70,7 +70,8 @@ fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
 #[allow(clippy::type_complexity)]
 fn spans(w: usize, h: usize, a: [f32; 2], b: [f32; 2], c: [f32; 2], mut f: impl FnMut(usize, usize, usize, f32, f32, f32, f32)) {
     let area = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]);
-    if area.abs() < 1e-6 {
+    // Degenerate, or not a number (a vertex pushed to infinity): nothing to draw.
+    if !(area.abs() >= 1e-6 && area.is_finite()) {
         return;
     }
     let inv = 1.0 / area;
@@ -133,8 +134,8 @@ fn raster(w: usize, h: usize, a: [f32; 2], b: [f32; 2], c: [f32; 2], mut f: impl
 
 /// The portrait for the skin warp: each pixel's channels in 21-bit lanes of one u64
 /// (R | G << 21 | B << 42), plus one padding column and row repeating the edge, so that a
-/// bilinear tap is four loads and four multiplications for all three channels, and its second
-/// column and row never need clamping. Weights have `FRAC` bits per axis (1/64 pixel; OpenCV's
+/// bilinear tap is four loads and six multiplications for all three channels together, and its
+/// second column and row never need clamping. Weights have `FRAC` bits per axis (1/64 pixel; OpenCV's
 /// `remap` uses 1/32): 255 · 64 · 64 plus rounding stays below 2^21, so lanes never carry.
 struct Lanes {
     px: Vec<u64>,
@@ -513,6 +514,17 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_degenerate_or_broken_triangle_draws_nothing() {
+        for (a, b, c) in [
+            ([3.0, 3.0], [10.0, 10.0], [20.0, 20.0]),
+            ([f32::NAN, 3.0], [10.0, 1.0], [2.0, 20.0]),
+            ([f32::INFINITY, 3.0], [10.0, 1.0], [2.0, 20.0]),
+        ] {
+            assert!(covered(32, 32, a, b, c).iter().all(|&n| n == 0), "{a:?} {b:?} {c:?} drew pixels");
         }
     }
 

@@ -98,7 +98,7 @@ fn the_package_installs_upgrades_and_purges_keeping_the_operators_config() {
     // The installed binary finds its models, board profiles and the config's defaults.
     let cache = dir.join("cache");
     let models = run(Command::new(&bin).arg("models").env("SPEAKFACE_CACHE", &cache).env_remove("SPEAKFACE_MODELS"));
-    assert_eq!(models.matches(": ok").count(), 3, "{models}");
+    assert_eq!(models.matches(": ok").count(), 5, "{models}");
     let checked = run(Command::new(&bin).arg("check-config").arg(&cfg).env_remove("SPEAKFACE_BOARDS"));
     assert!(checked.contains(": ok (board profile"), "{checked}");
     let boards = run(Command::new(&bin).arg("boards").env_remove("SPEAKFACE_BOARDS"));

@@ -9,12 +9,16 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 work="${SPEAKFACE_TRAIN_WORK:-$root/target/train}"
 venv="$work/venv"
-command -v espeak-ng >/dev/null || { sudo -n true 2>/dev/null && S=sudo || S=; $S apt-get install -y espeak-ng libespeak-ng1 ffmpeg; }
+command -v espeak-ng >/dev/null && command -v flite >/dev/null || { sudo -n true 2>/dev/null && S=sudo || S=; $S apt-get install -y espeak-ng libespeak-ng1 flite ffmpeg; }
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q -r "$here/requirements.txt"
 cd "$here"
 "$venv/bin/python" visemes.py --selftest
 "$venv/bin/python" espeak_corpus.py --out "$work/corpus" --minutes 60 --seed 1
+# Flite's five voices beside espeak-ng (flite_corpus.py): off (0 minutes) for the shipped model;
+# models/README.md has what 25 minutes of them did.
+flite_min="${SPEAKFACE_TRAIN_FLITE_MIN:-0}"
+[ "$flite_min" = 0 ] || "$venv/bin/python" flite_corpus.py --out "$work/corpus" --minutes "$flite_min" --seed 1
 "$venv/bin/python" train.py --corpus "$work/corpus" --work "$work" --out "$root/models" --steps 5000 --copies 3
 "$venv/bin/python" make_reference.py
 (cd "$root" && cargo build --release)
