@@ -87,7 +87,7 @@ enum Command {
         #[command(subcommand)]
         action: ConsentAction,
     },
-    /// Verify every model in the manifest (sha256, loads, runs).
+    /// Verify every model in the manifest (sha256, and that tract loads it).
     Models {
         #[arg(long)]
         dir: Option<PathBuf>,
