@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Trains the audio-to-motion model end to end and evaluates it on real speech:
-#   bash models/train/run.sh            (about 10 minutes on 2 CPU cores; not part of CI)
+#   bash models/train/run.sh            (about 15 minutes on 2 CPU cores; not part of CI)
 # Writes models/audio2motion_{float,int8}.onnx, tests/data/audio2motion_reference.json and
 # prints the training summary and the real-speech figures. Update models/manifest.toml's sha256
 # lines (printed at the end) and models/README.md's figures with what it prints.
@@ -15,10 +15,9 @@ command -v espeak-ng >/dev/null && command -v flite >/dev/null || { sudo -n true
 cd "$here"
 "$venv/bin/python" visemes.py --selftest
 "$venv/bin/python" espeak_corpus.py --out "$work/corpus" --minutes 60 --seed 1
-# Flite's five voices beside espeak-ng (flite_corpus.py): off (0 minutes) for the shipped model;
-# models/README.md has what 25 minutes of them did.
-flite_min="${SPEAKFACE_TRAIN_FLITE_MIN:-0}"
-[ "$flite_min" = 0 ] || "$venv/bin/python" flite_corpus.py --out "$work/corpus" --minutes "$flite_min" --seed 1
+# A second synthesizer (Flite's five voices) and speech-free noise labelled silence.
+"$venv/bin/python" flite_corpus.py --out "$work/corpus" --minutes 25 --seed 1
+"$venv/bin/python" quiet_corpus.py --out "$work/corpus" --minutes 6 --seed 1
 "$venv/bin/python" train.py --corpus "$work/corpus" --work "$work" --out "$root/models" --steps 5000 --copies 3
 "$venv/bin/python" make_reference.py
 (cd "$root" && cargo build --release)
