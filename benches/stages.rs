@@ -73,7 +73,7 @@ fn audio2motion_hop(c: &mut Criterion) {
     let dir = speakface::infer::default_models_dir();
     let speech = speech_1s();
     let hop = speakface::lipsync::hops(&speech, 25)[10 * 320..11 * 320].to_vec();
-    let shapes: Vec<Vec<usize>> = std::iter::once(vec![1, 320]).chain([1usize, 2, 4, 8].map(|d| vec![2 * d, 128])).collect();
+    let shapes = speakface::lipsync::input_shapes(1);
     let states: Vec<Vec<f32>> = shapes[1..].iter().map(|s| vec![0.1; s.iter().product()]).collect();
     let mut inputs: Vec<&[f32]> = vec![&hop];
     inputs.extend(states.iter().map(Vec::as_slice));
@@ -125,9 +125,8 @@ fn render(c: &mut Criterion) {
     // same computation `speakface bench --stages` uses as its reference.
     let mut peer = speakface::bench::Reference::new(rig.image.as_raw().clone());
     g.bench_function("peer: scalar bilinear remap 512x512", |b| b.iter(|| black_box(peer.run())));
-    // OpenCV with the same map (pixel centres at integers in OpenCV's convention, as in Reference).
-    let map = |x: usize, y: usize| (x as f32 + 3.0 * (y as f32 / 40.0).sin(), y as f32 + 2.0 * (x as f32 / 50.0).cos());
-    let mut cv = speakface_peers::CvRemap::new(rig.image.as_raw().clone(), 512, 512, map).unwrap();
+    // OpenCV with the same map.
+    let mut cv = speakface_peers::CvRemap::new(rig.image.as_raw().clone(), 512, 512, speakface::bench::Reference::map).unwrap();
     cv.run().unwrap();
     // The two remaps compute the same picture: OpenCV's 1/32-pixel weights against f32 ones.
     let worst = cv.output().iter().zip(peer.output()).map(|(a, b)| a.abs_diff(*b)).max().unwrap_or(0);

@@ -294,11 +294,15 @@ pub struct Reference {
 impl Reference {
     pub const SIZE: usize = 512;
 
+    /// The source position of destination pixel (x, y): a mild warp (pixel centres at integers,
+    /// as OpenCV's `remap` counts them).
+    pub fn map(x: usize, y: usize) -> (f32, f32) {
+        (x as f32 + 3.0 * (y as f32 / 40.0).sin(), y as f32 + 2.0 * (x as f32 / 50.0).cos())
+    }
+
     pub fn new(src: Vec<u8>) -> Reference {
         let (w, h) = (Self::SIZE, Self::SIZE);
-        let map = (0..h)
-            .flat_map(|y| (0..w).map(move |x| (x as f32 + 3.0 * (y as f32 / 40.0).sin(), y as f32 + 2.0 * (x as f32 / 50.0).cos())))
-            .collect();
+        let map = (0..h).flat_map(|y| (0..w).map(move |x| Self::map(x, y))).collect();
         Reference { src, map, dst: vec![0; w * h * 3] }
     }
 

@@ -132,7 +132,7 @@ fn cuda_self_test(models_dir: &Path) -> std::result::Result<(&'static dyn Runtim
         Err(e) => return Err(format!("CUDA is not usable here: {}", one_line(&format!("{e:#}")))),
     };
     let name = "audio2motion_float";
-    let shapes: Vec<Vec<usize>> = std::iter::once(vec![1, 320]).chain([1usize, 2, 4, 8].map(|d| vec![2 * d, 128])).collect();
+    let shapes = crate::lipsync::input_shapes(1);
     let inputs: Vec<Vec<f32>> = shapes
         .iter()
         .enumerate()

@@ -51,6 +51,11 @@ fn state_shapes() -> impl Iterator<Item = Vec<usize>> {
     DILATIONS.iter().map(|d| vec![2 * d, CHANNELS])
 }
 
+/// The model's input shapes for `hops` hops at once: the mel rows, then each convolution's state.
+pub fn input_shapes(hops: usize) -> Vec<Vec<usize>> {
+    std::iter::once(vec![hops, HOP_IN]).chain(state_shapes()).collect()
+}
+
 /// Every convolution's history, all zeros.
 fn zero_state() -> Vec<Vec<f32>> {
     state_shapes().map(|s| vec![0.0; s.iter().product()]).collect()
@@ -74,8 +79,7 @@ impl LipModel {
     /// The model named `name` in the manifest (the int8 `MODEL_NAME`, or "audio2motion_float":
     /// the benchmarks compare the two).
     pub fn load_named(models_dir: &Path, name: &str) -> Result<LipModel> {
-        let shapes: Vec<Vec<usize>> = std::iter::once(vec![1, HOP_IN]).chain(state_shapes()).collect();
-        Ok(LipModel { step: Model::load_shaped(models_dir, name, Some(&shapes))? })
+        Ok(LipModel { step: Model::load_shaped(models_dir, name, Some(&input_shapes(1)))? })
     }
 
     pub fn stream(&self) -> LipStream<'_> {
@@ -109,8 +113,7 @@ impl LipModel {
 pub fn run_whole(models_dir: &Path, name: &str, samples: &[f32], n_frames: usize) -> Result<Vec<MouthRow>> {
     let mut x = vec![silent_mel(); WARM_HOPS * HOP_IN];
     x.extend(hops(samples, n_frames));
-    let shapes: Vec<Vec<usize>> = std::iter::once(vec![WARM_HOPS + n_frames, HOP_IN]).chain(state_shapes()).collect();
-    let model = Model::load_shaped(models_dir, name, Some(&shapes))?;
+    let model = Model::load_shaped(models_dir, name, Some(&input_shapes(WARM_HOPS + n_frames)))?;
     let zeros = zero_state();
     let mut inputs: Vec<&[f32]> = vec![&x];
     inputs.extend(zeros.iter().map(Vec::as_slice));

@@ -16,6 +16,13 @@ def pink(n, rng):
     return p / (np.std(p) + 1e-9)
 
 
+def hum(n, rng, hiss):
+    """Mains hum (50 or 60 Hz and two harmonics, random phases) plus white noise at `hiss`."""
+    f0 = rng.choice([50.0, 60.0])
+    t = np.arange(n) / RATE
+    return sum(np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 6.3)) / k for k in (1, 2, 3)) + hiss * rng.standard_normal(n)
+
+
 def reverb(x, rng):
     rt60 = rng.uniform(0.1, 0.8)
     n = int(rt60 * RATE)
@@ -43,9 +50,7 @@ def augment(x, rng, babble=None):
         elif kind == "pink":
             z = pink(n, rng)
         elif kind == "hum":
-            f0 = rng.choice([50.0, 60.0])
-            t = np.arange(n) / RATE
-            z = sum(np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 6.3)) / k for k in (1, 2, 3)) + 0.3 * rng.standard_normal(n)
+            z = hum(n, rng, 0.3)
         else:
             z = np.resize(babble, n)
         z = z / (np.sqrt(np.mean(z**2)) + 1e-9)

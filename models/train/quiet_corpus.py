@@ -13,22 +13,20 @@ from pathlib import Path
 import numpy as np
 
 from espeak_corpus import write_wav
-from noise import pink
+from noise import hum, pink
 
 RATE = 16000
 
 
 def clip(rng, seconds):
     n = int(seconds * RATE)
-    t = np.arange(n) / RATE
     kind = rng.choice(["white", "pink", "hum", "breath", "mix"])
     if kind == "white":
         x = rng.standard_normal(n)
     elif kind == "pink":
         x = pink(n, rng)
     elif kind == "hum":
-        f = rng.choice([50.0, 60.0])
-        x = sum(np.sin(2 * np.pi * f * h * t + rng.uniform(0, 6.3)) / h for h in (1, 2, 3)) + 0.1 * rng.standard_normal(n)
+        x = hum(n, rng, 0.1)
     elif kind == "breath":
         # Band-passed noise bursts of 0.3–0.8 s rising and falling, as an exhale near a microphone.
         x = 0.2 * pink(n, rng)
