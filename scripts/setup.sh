@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what speakface needs to build, run and test on Debian 12 / Ubuntu: system packages
-# (GStreamer with its plugins, ALSA headers, espeak-ng, ffmpeg and g++ for tests, OpenCV for a
-# benchmark peer) and checks for a Rust toolchain.
+# (GStreamer with its plugins, ALSA headers, libclang for the V4L2 bindings, espeak-ng, ffmpeg and
+# g++ for tests, OpenCV for a benchmark peer, QEMU and kernel headers for the device VM) and
+# checks for a Rust toolchain.
 # Safe to run again: it only asks apt for what is missing.
 set -euo pipefail
 
@@ -20,7 +21,14 @@ packages=(
   xvfb gstreamer1.0-x
   # cargo bench peers (benches/peers): OpenCV's remap; pip fetches onnxruntime's wheel
   libopencv-imgproc-dev python3-pip
+  # the v4l crate (camera snapshots) generates its bindings with libclang
+  libclang-dev
 )
+# tests/devices.rs: a QEMU VM with Debian's kernel, v4l2loopback built against its headers and a
+# virtio GPU (tests/vm/prepare.sh). Debian amd64 only; elsewhere that test says it did not run.
+if [ "$(dpkg --print-architecture)" = amd64 ] && apt-cache show linux-headers-amd64 >/dev/null 2>&1; then
+  packages+=(qemu-system-x86 linux-headers-amd64 cpio)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -8,6 +8,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 # onnxruntime's library from its PyPI wheel: the peer the benches and a lip-sync test hold tract to.
 "$here/benches/peers/fetch-onnxruntime.sh"
+# The VM that tests/devices.rs boots for the kernel devices this machine lacks (V4L2, DRM).
+"$here/tests/vm/prepare.sh"
 # Tests run the optimized build: the renderer and the models are slow unoptimized, and sharing
 # the release profile with the binary halves the build time.
 # With tract's CUDA backend built in (issue 8): this machine has no CUDA, so the tests exercise the

@@ -27,6 +27,7 @@ pub struct Config {
     pub inference: InferenceConfig,
     pub provenance: ProvenanceConfig,
     pub consent: ConsentConfig,
+    pub camera: CameraConfig,
     /// The board profile laid under this config, and why it was chosen (set by `parse`).
     #[serde(skip)]
     pub chosen_board: Option<crate::board::Choice>,
@@ -154,6 +155,25 @@ pub struct ConsentConfig {
 impl Default for ConsentConfig {
     fn default() -> Self {
         ConsentConfig { required: true, allowlist: PathBuf::from("/etc/speakface/consent.toml") }
+    }
+}
+
+/// A V4L2 camera as a portrait source: `POST /v1/portrait/camera` takes a still from it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CameraConfig {
+    /// The capture device, e.g. "/dev/video0"; none (the default) turns camera snapshots off.
+    pub device: Option<PathBuf>,
+    /// The frame size to ask for (the nearest the camera offers is used).
+    pub width: u32,
+    pub height: u32,
+    /// Frames thrown away after the stream starts, while the camera settles its exposure.
+    pub skip_frames: u32,
+}
+
+impl Default for CameraConfig {
+    fn default() -> Self {
+        CameraConfig { device: None, width: 1280, height: 720, skip_frames: 15 }
     }
 }
 
@@ -597,6 +617,20 @@ impl Config {
         if !(1..=120).contains(&v.fps) {
             return Err(bad("video.fps", "1 to 120", v.fps.to_string()));
         }
+        let c = &self.camera;
+        for (key, val) in [("camera.width", c.width), ("camera.height", c.height)] {
+            if !(64..=8192).contains(&val) {
+                return Err(bad(key, "64 to 8192 pixels", val.to_string()));
+            }
+        }
+        if c.skip_frames > 120 {
+            return Err(bad("camera.skip_frames", "0 to 120", c.skip_frames.to_string()));
+        }
+        if let Some(d) = &c.device {
+            if !d.is_absolute() {
+                return Err(bad("camera.device", "an absolute device path such as \"/dev/video0\"", format!("\"{}\"", d.display())));
+            }
+        }
         if !(100..=50_000).contains(&v.bitrate_kbps) {
             return Err(bad("video.bitrate_kbps", "100 to 50000", v.bitrate_kbps.to_string()));
         }
@@ -761,7 +795,8 @@ impl Config {
             other: a.tts != b.tts
                 || a.daemon.watch_config != b.daemon.watch_config
                 || a.chosen_board != b.chosen_board
-                || a.provenance != b.provenance,
+                || a.provenance != b.provenance
+                || a.camera != b.camera,
             restart_only,
         }
     }

@@ -5,6 +5,7 @@
 
 pub mod audio;
 pub mod bench;
+pub mod camera;
 pub mod board;
 pub mod config;
 pub mod control;

@@ -87,6 +87,24 @@ enum Command {
         #[command(subcommand)]
         action: ConsentAction,
     },
+    /// Take a still from a V4L2 camera (camera.device from the config, or --device) as a PNG,
+    /// or list what the camera offers. The daemon takes one as its portrait on
+    /// `POST /v1/portrait/camera`.
+    Camera {
+        #[arg(long)]
+        device: Option<PathBuf>,
+        /// Where to write the still (PNG).
+        #[arg(long, default_value = "snapshot.png")]
+        out: PathBuf,
+        /// List the camera's formats and frame sizes instead.
+        #[arg(long)]
+        list: bool,
+        /// Check that the still shows a face the daemon could animate.
+        #[arg(long)]
+        check_face: bool,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Verify every model in the manifest (sha256, and that tract loads it).
     Models {
         #[arg(long)]
@@ -323,6 +341,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Verify { .. } => unreachable!("handled in main"),
         Command::Consent { action } => consent(action),
+        Command::Camera { device, out, list, check_face, config } => camera(device, out, list, check_face, config),
         Command::Bench { stages: true, json, check, write_baseline, .. } => {
             let now = speakface::bench::stages(60)?;
             if json {
@@ -389,6 +408,32 @@ fn daemon_config_path(config: Option<PathBuf>) -> Option<PathBuf> {
 
 fn daemon_config(config: Option<PathBuf>) -> Result<Config> {
     load_config(daemon_config_path(config).as_ref())
+}
+
+fn camera(device: Option<PathBuf>, out: PathBuf, list: bool, check_face: bool, config: Option<PathBuf>) -> Result<()> {
+    let cfg = daemon_config(config)?;
+    let device = match device {
+        Some(d) => d,
+        None => speakface::camera::configured(&cfg)?,
+    };
+    if list {
+        let o = speakface::camera::offer(&device)?;
+        println!("{}: \"{}\" ({})", device.display(), o.card, o.driver);
+        for f in &o.formats {
+            println!("  {f}");
+        }
+        return Ok(());
+    }
+    let c = &cfg.camera;
+    let shot = speakface::camera::snapshot(&device, c.width, c.height, c.skip_frames)?;
+    let bytes = speakface::camera::png(&shot.image)?;
+    if check_face {
+        let models = speakface::face::FaceModels::load(&cfg.models.dir.clone().unwrap_or_else(infer::default_models_dir))?;
+        speakface::face::analyze(&models, &shot.image, &device)?;
+    }
+    speakface::config::write_atomic(&out, &bytes).map_err(|e| Error::Other(format!("{}: cannot write: {e}", out.display())))?;
+    println!("{}: {} still from \"{}\" written to {}", device.display(), shot.format, shot.card, out.display());
+    Ok(())
 }
 
 fn consent(action: ConsentAction) -> Result<()> {

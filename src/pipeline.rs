@@ -228,6 +228,8 @@ struct Engine {
     output: Option<LiveOutput>,
     restart_at: Option<Instant>,
     restart_backoff: Duration,
+    /// When the running output pipeline started.
+    outputs_since: Option<Instant>,
     tracker: MouthTracker,
     animator: Animator,
     // The clock: `ticks` due since `t0` at `fps`; `frame` frames made.
@@ -302,6 +304,7 @@ impl Engine {
             self.rtsp = Some(RtspServer::start(cfg)?);
         }
         self.output = Some(LiveOutput::start(cfg, self.rtsp.as_ref(), &self.face.portrait.sha256)?);
+        self.outputs_since = Some(Instant::now());
         Ok(())
     }
 
@@ -461,6 +464,13 @@ impl Engine {
         if let Some(o) = &self.output {
             if let Some(e) = o.poll_error() {
                 self.shared.metrics.output_errors.fetch_add(1, Ordering::Relaxed);
+                // A pipeline that fails again soon after a restart (a sink that starts but cannot
+                // show a frame) is retried less and less often, not every second forever.
+                if self.outputs_since.is_some_and(|t| t.elapsed() < HEALTHY_AFTER) {
+                    self.restart_backoff = (self.restart_backoff * 2).min(Duration::from_secs(30));
+                } else {
+                    self.restart_backoff = Duration::from_secs(1);
+                }
                 log::error!("output pipeline failed: {e}; restarting it in {} s", self.restart_backoff.as_secs());
                 self.output = None;
                 self.restart_at = Some(Instant::now() + self.restart_backoff);
@@ -472,7 +482,6 @@ impl Engine {
                 Ok(()) => {
                     log::info!("output pipeline restarted");
                     self.shared.metrics.output_restarts.fetch_add(1, Ordering::Relaxed);
-                    self.restart_backoff = Duration::from_secs(1);
                     self.restart_at = None;
                 }
                 Err(e) => {
@@ -485,6 +494,10 @@ impl Engine {
         }
     }
 }
+
+/// An output pipeline that has run this long counts as healthy: its next failure is retried after
+/// 1 s again.
+const HEALTHY_AFTER: Duration = Duration::from_secs(30);
 
 /// Audit record of a portrait going on air, with why it may.
 pub fn audit_portrait_use(audit: &control::audit::Audit, who: &str, face: &Face) {
@@ -579,6 +592,7 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, stop: &AtomicBool, reload:
         output: None,
         restart_at: None,
         restart_backoff: Duration::from_secs(1),
+        outputs_since: None,
         tracker: MouthTracker::new(cfg.video.fps as f32),
         animator: Animator::new(cfg.motion_settings()),
         fps: cfg.video.fps as f64,

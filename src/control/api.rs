@@ -7,6 +7,7 @@
 //! | `GET /v1/config` | the config file as TOML |
 //! | `PUT /v1/config` | a new config file (TOML); validated and applied, then saved |
 //! | `PUT /v1/portrait` | a JPEG/PNG portrait; analysed, swapped in, kept, saved in the config |
+//! | `POST /v1/portrait/camera` | a still from `camera.device` as the portrait (JSON `{"consent_by": …, "name": …}`) |
 //! | `POST /v1/speech` | a WAV to speak now |
 //! | `POST /v1/say` | text (plain, or JSON `{"text": …, "voice": …}`) spoken through the TTS engine |
 //! | `GET /v1/snapshot.png` | the next frame as PNG |
@@ -32,7 +33,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use super::auth::{self, Guard, Verdict};
-use super::reload::{Outcome, Request as Change};
+use super::reload::{CameraConsent, Outcome, Request as Change};
 use super::{lock, Shared};
 use crate::config::Config;
 use crate::pipeline::{EngineMsg, Snapshot};
@@ -90,6 +91,7 @@ pub fn start(cfg: &Config, shared: Arc<Shared>, engine: mpsc::Sender<EngineMsg>,
         .route("/v1/status", get(status))
         .route("/v1/config", get(get_config).put(put_config))
         .route("/v1/portrait", put(put_portrait))
+        .route("/v1/portrait/camera", post(camera_portrait))
         .route("/v1/speech", post(post_speech))
         .route("/v1/say", post(post_say))
         .route("/v1/snapshot.png", get(snapshot))
@@ -275,6 +277,23 @@ async fn put_portrait(State(api): State<Api>, ConnectInfo(peer): ConnectInfo<Soc
     }
     let who = peer.ip().to_string();
     change(&api, |reply| Change::PutPortrait { bytes: body.to_vec(), who, reply }).await
+}
+
+async fn camera_portrait(State(api): State<Api>, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(r) => return rejection(r),
+    };
+    let consent: CameraConsent = if body.iter().all(u8::is_ascii_whitespace) {
+        CameraConsent::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(c) => c,
+            Err(e) => return error(StatusCode::BAD_REQUEST, format!("the request body is not JSON {{\"consent_by\", \"name\", \"note\"}}: {e}")),
+        }
+    };
+    let who = peer.ip().to_string();
+    change(&api, |reply| Change::CameraPortrait { consent, who, reply }).await
 }
 
 /// Queues speech; 202 with how long it is and when it starts, or 429 when the queue is full.

@@ -27,6 +27,18 @@ pub enum Request {
     PutConfig { text: String, who: String, reply: tokio::sync::oneshot::Sender<Outcome> },
     /// A new portrait image (JPEG or PNG bytes).
     PutPortrait { bytes: Vec<u8>, who: String, reply: tokio::sync::oneshot::Sender<Outcome> },
+    /// A still from the configured camera as the new portrait; `consent` is who agreed to it
+    /// being animated (needed when `consent.required`).
+    CameraPortrait { consent: CameraConsent, who: String, reply: tokio::sync::oneshot::Sender<Outcome> },
+}
+
+/// The consent given with a camera snapshot (the person in front of the camera, asked there).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConsent {
+    pub consent_by: Option<String>,
+    pub name: Option<String>,
+    pub note: Option<String>,
 }
 
 pub type Outcome = std::result::Result<Applied, Rejected>;
@@ -100,6 +112,9 @@ pub fn start(shared: Arc<Shared>, engine: mpsc::Sender<EngineMsg>, reload: Arc<A
                     }
                     Ok(Request::PutPortrait { bytes, who, reply }) => {
                         let _ = reply.send(r.put_portrait(&bytes, &who));
+                    }
+                    Ok(Request::CameraPortrait { consent, who, reply }) => {
+                        let _ = reply.send(r.camera_portrait(&consent, &who));
                     }
                     Err(_) => {}
                 }
@@ -252,6 +267,74 @@ impl Worker {
         let outcome = self.try_portrait(bytes, &sha, who);
         self.finish(who, "portrait.put", &outcome, &format!("image sha256 {sha}, {} bytes", bytes.len()));
         outcome
+    }
+
+    /// `POST /v1/portrait/camera`: a still from the camera becomes the portrait, as an upload
+    /// would. With `consent.required` the request names who agreed; the still's sha256 then goes
+    /// into the allowlist (taken out again if the still cannot be used: no face, …).
+    fn camera_portrait(&mut self, consent: &CameraConsent, who: &str) -> Outcome {
+        let cfg = self.shared.config();
+        let outcome = self.try_camera(&cfg, consent, who);
+        let device = cfg.camera.device.as_ref().map(|d| d.display().to_string()).unwrap_or_else(|| "none".into());
+        let detail = match &outcome {
+            Ok(a) => format!("camera {device}; image sha256 {}", a.portrait.sha256),
+            Err(_) => format!("camera {device}"),
+        };
+        self.finish(who, "portrait.camera", &outcome, &detail);
+        outcome
+    }
+
+    fn try_camera(&mut self, cfg: &Config, consent: &CameraConsent, who: &str) -> Outcome {
+        let device = crate::camera::configured(cfg).map_err(|e| rejected(422, e.to_string()))?;
+        let by = consent.consent_by.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        if cfg.consent.required && by.is_none() {
+            return Err(rejected(
+                400,
+                "consent.required is on: a camera portrait needs {\"consent_by\": \"WHO\"} in the request (the person photographed, who agreed to be animated)",
+            ));
+        }
+        let c = &cfg.camera;
+        let shot = crate::camera::snapshot(&device, c.width, c.height, c.skip_frames).map_err(|e| rejected(422, e.to_string()))?;
+        let bytes = crate::camera::png(&shot.image).map_err(|e| rejected(500, e.to_string()))?;
+        let sha = hex::encode(Sha256::digest(&bytes));
+        log::info!("camera {}: took a {} still from \"{}\" (sha256 {sha})", device.display(), shot.format, shot.card);
+        // Consent first (the portrait check reads the allowlist), undone if the still is refused.
+        let mut undo: Option<(PathBuf, Option<Vec<u8>>)> = None;
+        if let (true, Some(by)) = (cfg.consent.required, by) {
+            let path = cfg.consent.allowlist.clone();
+            let before = std::fs::read(&path).ok();
+            let mut list = crate::provenance::Allowlist::load(&path).map_err(|e| rejected(500, e.to_string()))?;
+            let entry = crate::provenance::ConsentEntry {
+                sha256: sha.clone(),
+                consent_by: by.to_string(),
+                consent_date: crate::provenance::today(),
+                name: consent.name.clone(),
+                note: Some(consent.note.clone().unwrap_or_else(|| format!("camera snapshot from {} ({}), taken through the API by {who}", device.display(), shot.card))),
+            };
+            entry.check().map_err(|e| rejected(400, e))?;
+            list.add(entry).map_err(|e| rejected(500, e.to_string()))?;
+            self.shared.audit.record(who, "consent.add", "ok", &format!("camera still sha256 {sha}, consent by {by}"));
+            undo = Some((path, before));
+        }
+        let outcome = self.try_portrait(&bytes, &sha, who);
+        if let (Err(_), Some((path, before))) = (&outcome, undo) {
+            let restored = match before {
+                Some(b) => write_atomic(&path, &b),
+                None => std::fs::remove_file(&path),
+            };
+            match restored {
+                Ok(()) => self.shared.audit.record(who, "consent.remove", "ok", &format!("camera still sha256 {sha} was not used")),
+                Err(e) => log::error!("consent allowlist {}: cannot take back the unused camera still's entry: {e}", path.display()),
+            }
+        }
+        outcome.map(|mut a| {
+            let n = format!("camera {}: {} still from \"{}\"", device.display(), shot.format, shot.card);
+            a.note = Some(match a.note.take() {
+                Some(old) => format!("{n}; {old}"),
+                None => n,
+            });
+            a
+        })
     }
 
     fn try_portrait(&mut self, bytes: &[u8], sha: &str, who: &str) -> Outcome {

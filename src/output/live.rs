@@ -25,6 +25,33 @@ use gstreamer_rtsp_server::prelude::*;
 use crate::config::Config;
 use crate::{Error, Result};
 
+#[cfg(test)]
+mod drm_tests {
+    use super::*;
+
+    #[test]
+    fn screen_size_is_the_first_connected_connectors_preferred_mode() {
+        let dir = std::env::temp_dir().join(format!("speakface-drm-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (name, status, modes) in [
+            ("card0-DP-1", "disconnected", ""),
+            ("card0-HDMI-A-1", "connected", "1920x1080\n1280x720\n"),
+            ("card1-HDMI-A-2", "connected", "640x480\n"),
+        ] {
+            std::fs::create_dir_all(dir.join(name)).unwrap();
+            std::fs::write(dir.join(name).join("status"), format!("{status}\n")).unwrap();
+            std::fs::write(dir.join(name).join("modes"), modes).unwrap();
+        }
+        assert_eq!(drm_screen_size(&dir, "card0"), Some((1920, 1080)));
+        assert_eq!(drm_screen_size(&dir, "card1"), Some((640, 480)));
+        assert_eq!(drm_screen_size(&dir, "card2"), None);
+        std::fs::write(dir.join("card0-HDMI-A-1/status"), "disconnected\n").unwrap();
+        assert_eq!(drm_screen_size(&dir, "card0"), None);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(drm_driver_name(Path::new("/dev/null")), None);
+    }
+}
+
 fn gst_err(m: impl Into<String>) -> Error {
     Error::Gst(m.into())
 }
@@ -82,6 +109,71 @@ pub fn choose_display_sink(cfg: &Config) -> Result<String> {
         return Err(gst_err(format!("output.display.sink \"{pick}\" is not available; install {pkg}")));
     }
     Ok(pick)
+}
+
+/// DRM drivers without vblank events (virtual machines' GPUs, firmware framebuffers).
+const NO_VBLANK_DRIVERS: [&str; 8] = ["virtio_gpu", "bochs-drm", "qxl", "cirrus", "vboxvideo", "vmwgfx", "simpledrm", "hyperv_drm"];
+
+/// The preferred mode of the first connected screen on `card` (from sysfs `card0-HDMI-A-1/modes`).
+pub fn drm_screen_size(sysfs: &Path, card: &str) -> Option<(u32, u32)> {
+    let mut connectors: Vec<PathBuf> = std::fs::read_dir(sysfs)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&format!("{card}-"))))
+        .collect();
+    connectors.sort();
+    connectors.into_iter().find_map(|c| {
+        let status = std::fs::read_to_string(c.join("status")).ok()?;
+        if status.trim() != "connected" {
+            return None;
+        }
+        let modes = std::fs::read_to_string(c.join("modes")).ok()?;
+        let (w, h) = modes.lines().next()?.trim().trim_end_matches('i').split_once('x')?;
+        Some((w.parse().ok()?, h.parse().ok()?))
+    })
+}
+
+/// The kernel's name for the DRM driver behind `card` (DRM_IOCTL_VERSION), as kmssink's
+/// `driver-name` wants it: "i915", "virtio_gpu", "tegra", ….
+pub fn drm_driver_name(card: &Path) -> Option<String> {
+    use std::os::fd::AsRawFd;
+    #[repr(C)]
+    struct DrmVersion {
+        major: libc::c_int,
+        minor: libc::c_int,
+        patch: libc::c_int,
+        name_len: libc::size_t,
+        name: *mut libc::c_char,
+        date_len: libc::size_t,
+        date: *mut libc::c_char,
+        desc_len: libc::size_t,
+        desc: *mut libc::c_char,
+    }
+    // _IOWR('d', 0x00, struct drm_version)
+    const DRM_IOCTL_VERSION: u64 = (3 << 30) | ((std::mem::size_of::<DrmVersion>() as u64) << 16) | ((b'd' as u64) << 8);
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(card).ok()?;
+    let mut name = vec![0u8; 64];
+    let mut v = DrmVersion {
+        major: 0,
+        minor: 0,
+        patch: 0,
+        name_len: name.len(),
+        name: name.as_mut_ptr().cast(),
+        date_len: 0,
+        date: std::ptr::null_mut(),
+        desc_len: 0,
+        desc: std::ptr::null_mut(),
+    };
+    // SAFETY: `v` is a live drm_version whose one buffer (name) is as long as name_len says; the
+    // kernel writes at most name_len bytes there and zero bytes to the empty date/desc.
+    let rc = unsafe { libc::ioctl(file.as_raw_fd(), DRM_IOCTL_VERSION as _, &mut v as *mut DrmVersion) };
+    if rc != 0 {
+        return None;
+    }
+    name.truncate(v.name_len.min(64));
+    let name = String::from_utf8(name).ok()?;
+    (!name.is_empty()).then_some(name)
 }
 
 /// The encoded stream and raw speech that the RTSP media takes from the main pipeline.
@@ -341,8 +433,26 @@ impl LiveOutput {
         d += &format!("vt. ! {leaky} ! fakesink sync=false async=false at. ! {leaky} ! fakesink sync=false async=false ");
         let mut display_sink = None;
         if o.display.enabled {
-            let sink = choose_display_sink(cfg)?;
-            d += &format!("vt. ! {leaky} ! videoconvert ! {sink} name=display sync=false ");
+            let mut sink = choose_display_sink(cfg)?;
+            let mut fit = String::new();
+            if sink == "kmssink" {
+                // kmssink finds only the drivers on its own list (not virtio_gpu, bochs, …): name it.
+                if let Some(driver) = drm_driver_name(Path::new("/dev/dri/card0")) {
+                    sink += &format!(" driver-name=\"{driver}\"");
+                    // Virtual and firmware framebuffers have no vblank interrupt: kmssink's wait
+                    // for one fails every frame (drmWaitVBlank: EOPNOTSUPP) and stops the stream.
+                    if NO_VBLANK_DRIVERS.contains(&driver.as_str()) {
+                        sink += " skip-vsync=true";
+                    }
+                }
+                // Without a desktop the avatar fills the screen, letterboxed: many KMS drivers'
+                // primary planes cannot show a smaller frame (drmModeSetPlane: EINVAL) or scale.
+                if let Some((w, h)) = drm_screen_size(Path::new("/sys/class/drm"), "card0") {
+                    fit = format!("videoscale add-borders=true ! video/x-raw,width={w},height={h},pixel-aspect-ratio=1/1 ! ");
+                    sink += " can-scale=false";
+                }
+            }
+            d += &format!("vt. ! {leaky} ! videoconvert ! {fit}{sink} name=display sync=false ");
             display_sink = Some(sink);
         }
         let mut encoder = None;
@@ -392,7 +502,12 @@ impl LiveOutput {
                 });
             }
             d += &format!(
-                "vt. ! {leaky} ! videoconvert ! video/x-raw,format=YUY2 ! v4l2sink device=\"{}\" sync=false ",
+                // drop-allocation: upstream allocates its own buffers and v4l2sink copies them
+                // into the device's, the arrangement v4l2loopback works with. videorate and
+                // videoconvert: while a program holds the virtual camera open, v4l2loopback keeps
+                // the format it had and offers its default 30 fps and BT.601 colours to a new
+                // writer (after a config change or restart); the stream adapts instead of failing.
+                "vt. ! {leaky} ! videorate ! videoconvert ! video/x-raw,format=YUY2 ! identity drop-allocation=true ! v4l2sink device=\"{}\" sync=false ",
                 dev.display()
             );
         }
