@@ -295,6 +295,20 @@ mod tests {
     }
 
     #[test]
+    fn mjpeg_frames_decode_to_the_picture() {
+        let mut img = image::RgbImage::new(64, 48);
+        for (x, y, p) in img.enumerate_pixels_mut() {
+            p.0 = [(x * 4) as u8, (y * 5) as u8, 128];
+        }
+        let mut jpeg = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut jpeg, image::ImageFormat::Jpeg).unwrap();
+        let got = to_rgb(jpeg.get_ref(), &fmt(64, 48, b"MJPG", 0)).unwrap();
+        assert_eq!(got.dimensions(), (64, 48));
+        let d: f64 = got.as_raw().iter().zip(img.as_raw()).map(|(&a, &b)| (a as f64 - b as f64).abs()).sum::<f64>() / img.as_raw().len() as f64;
+        assert!(d < 4.0, "mean error {d:.2}");
+    }
+
+    #[test]
     fn short_or_unknown_frames_are_errors_not_panics() {
         let e = to_rgb(&[0u8; 10], &fmt(640, 480, b"YUYV", 1280)).unwrap_err();
         assert!(e.contains("shorter than 640x480 YUYV"), "{e}");

@@ -16,7 +16,7 @@ run() { local name=$1; shift; "$@" >"$out/$name.txt" 2>&1; echo $? >"$out/$name.
 api() { curl -s -m 120 -o "$out/$1.json" -w '%{http_code}' -H "Authorization: Bearer $(cat /tmp/sf/token)" "${@:2}" >"$out/$1.code"; }
 
 step "loading drivers"
-run modprobe-v4l2 modprobe -d "$kmods" v4l2loopback devices=3 video_nr=10,11,12 card_label=speakface-camera,speakface-out,speakface-mjpeg
+run modprobe-v4l2 modprobe -d "$kmods" v4l2loopback devices=2 video_nr=10,11 card_label=speakface-camera,speakface-out
 run modprobe-gpu modprobe -d "$kmods" virtio_gpu
 udevadm settle 2>/dev/null || sleep 1
 ls -l /dev/video* /dev/dri >"$out/devices.txt" 2>&1
@@ -35,17 +35,6 @@ for _ in $(seq 1 60); do
 done
 run camera-list "$bin" camera --device /dev/video10 --list
 run camera-still "$bin" camera --device /dev/video10 --out "$out/camera-still.png" --check-face
-step "a second camera that sends MJPEG, as most USB webcams do at large sizes"
-gst-launch-1.0 -q filesrc location="$repo/assets/portraits/closeup.jpg" ! jpegdec ! videoconvert ! videoscale \
-  ! video/x-raw,width=640,height=480,pixel-aspect-ratio=1/1 ! imagefreeze ! video/x-raw,framerate=10/1 ! jpegenc \
-  ! identity drop-allocation=true ! v4l2sink device=/dev/video12 >"$out/camera-mjpeg-feed.txt" 2>&1 &
-mjpeg=$!
-for _ in $(seq 1 60); do
-  "$bin" camera --device /dev/video12 --list 2>/dev/null | grep -q MJPG && break
-  sleep 1
-done
-run camera-mjpeg "$bin" camera --device /dev/video12 --out "$out/camera-mjpeg.png" --check-face
-kill $mjpeg
 run camera-output-only "$bin" camera --device /dev/video11 --out /tmp/none.png
 run camera-missing "$bin" camera --device /dev/video99 --out /tmp/none.png
 
