@@ -507,6 +507,10 @@ impl LiveOutput {
                 // videoconvert: while a program holds the virtual camera open, v4l2loopback keeps
                 // the format it had and offers its default 30 fps and BT.601 colours to a new
                 // writer (after a config change or restart); the stream adapts instead of failing.
+                // Known upstream bug: GStreamer 1.22's v4l2sink on v4l2loopback 0.12.7 can crash
+                // when its pipeline is stopped within a fraction of a second of starting
+                // (v4l2loopback issue #568; reproduced with gst-launch-1.0 alone). Here that takes
+                // another branch failing on its first frame; systemd restarts the daemon then.
                 "vt. ! {leaky} ! videorate ! videoconvert ! video/x-raw,format=YUY2 ! identity drop-allocation=true ! v4l2sink device=\"{}\" sync=false ",
                 dev.display()
             );
