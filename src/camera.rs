@@ -40,6 +40,20 @@ pub struct Offer {
     pub formats: Vec<String>,
 }
 
+/// Whether speakface converts frames of this pixel format.
+fn readable(fourcc: FourCC) -> bool {
+    FORMATS.iter().any(|c| FourCC::new(c) == fourcc)
+}
+
+fn is_jpeg(fourcc: FourCC) -> bool {
+    fourcc == FourCC::new(b"MJPG") || fourcc == FourCC::new(b"JPEG")
+}
+
+/// The discrete frame sizes the camera offers for a format (none when it will not say).
+fn frame_sizes(dev: &Device, fourcc: FourCC) -> Vec<(u32, u32)> {
+    dev.enum_framesizes(fourcc).unwrap_or_default().into_iter().flat_map(|s| s.size.to_discrete()).map(|d| (d.width, d.height)).collect()
+}
+
 fn cam_err(device: &Path, message: impl std::fmt::Display) -> Error {
     Error::Other(format!("camera {}: {message}", device.display()))
 }
@@ -66,14 +80,8 @@ pub fn offer(device: &Path) -> Result<Offer> {
     let (dev, caps) = open(device)?;
     let mut formats = vec![];
     for f in dev.enum_formats().map_err(|e| cam_err(device, format!("cannot list formats: {e}")))? {
-        let sizes: Vec<String> = dev
-            .enum_framesizes(f.fourcc)
-            .unwrap_or_default()
-            .into_iter()
-            .flat_map(|s| s.size.to_discrete())
-            .map(|d| format!("{}x{}", d.width, d.height))
-            .collect();
-        let usable = if FORMATS.iter().any(|c| FourCC::new(c) == f.fourcc) { "" } else { " (not usable)" };
+        let sizes: Vec<String> = frame_sizes(&dev, f.fourcc).iter().map(|(w, h)| format!("{w}x{h}")).collect();
+        let usable = if readable(f.fourcc) { "" } else { " (not usable)" };
         formats.push(format!("{} {}{usable}: {}", f.fourcc, f.description, sizes.join(", ")));
     }
     Ok(Offer { card: caps.card, driver: caps.driver, formats })
@@ -105,21 +113,14 @@ pub fn snapshot(device: &Path, width: u32, height: u32, skip: u32) -> Result<Sna
             let names: Vec<String> = offered.iter().map(|f| f.fourcc.to_string()).collect();
             cam_err(device, format!("offers no format speakface reads ({}; needs one of YUYV, UYVY, NV12, RGB3, BGR3, MJPG)", names.join(", ")))
         })?;
-    let sizes: Vec<(u32, u32)> = dev
-        .enum_framesizes(fourcc)
-        .unwrap_or_default()
-        .into_iter()
-        .flat_map(|s| s.size.to_discrete())
-        .map(|d| (d.width, d.height))
-        .collect();
-    let (w, h) = pick_size(&sizes, (width, height)).unwrap_or((width, height));
+    let (w, h) = pick_size(&frame_sizes(&dev, fourcc), (width, height)).unwrap_or((width, height));
     let mut fmt = dev.format().map_err(|e| cam_err(device, format!("cannot read the format: {e}")))?;
     fmt.width = w;
     fmt.height = h;
     fmt.fourcc = fourcc;
     // Some drivers (v4l2loopback with a writer attached) keep their own format: use what they say.
     let fmt = dev.set_format(&fmt).or_else(|_| dev.format()).map_err(|e| cam_err(device, format!("cannot set the format: {e}")))?;
-    if !FORMATS.iter().any(|c| FourCC::new(c) == fmt.fourcc) {
+    if !readable(fmt.fourcc) {
         return Err(cam_err(device, format!("delivers {} after asking for {fourcc}", fmt.fourcc)));
     }
     let mut stream = Stream::with_buffers(&dev, Type::VideoCapture, 4).map_err(|e| cam_err(device, format!("cannot start streaming: {e}")))?;
@@ -143,7 +144,7 @@ pub fn snapshot(device: &Path, width: u32, height: u32, skip: u32) -> Result<Sna
         match to_rgb(data, &fmt) {
             Ok(image) => return Ok(Snapshot { image, card: caps.card, format: format!("{} {}x{}", fmt.fourcc, fmt.width, fmt.height) }),
             // A damaged compressed frame: try the next few.
-            Err(e) if taken < skip + 5 && (fmt.fourcc == FourCC::new(b"MJPG") || fmt.fourcc == FourCC::new(b"JPEG")) => {
+            Err(e) if taken < skip + 5 && is_jpeg(fmt.fourcc) => {
                 log::debug!("camera {}: frame {taken} unreadable: {e}", device.display());
             }
             Err(e) => return Err(cam_err(device, e)),
@@ -168,7 +169,7 @@ pub fn to_rgb(data: &[u8], fmt: &v4l::Format) -> std::result::Result<image::RgbI
         return Err("the camera reports a 0-pixel frame".into());
     }
     let four = fmt.fourcc.repr;
-    if &four == b"MJPG" || &four == b"JPEG" {
+    if is_jpeg(fmt.fourcc) {
         let img = image::load_from_memory_with_format(data, image::ImageFormat::Jpeg).map_err(|e| format!("cannot decode its JPEG frame: {e}"))?;
         return Ok(img.to_rgb8());
     }

@@ -801,6 +801,11 @@ impl Config {
         }
     }
 
+    /// The models folder: `models.dir`, or the installed or source tree's.
+    pub fn models_dir(&self) -> PathBuf {
+        self.models.dir.clone().unwrap_or_else(crate::infer::default_models_dir)
+    }
+
     /// Motion settings for the generator (call after `validate`).
     pub fn motion_settings(&self) -> MotionSettings {
         MotionSettings {

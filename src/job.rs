@@ -15,7 +15,7 @@ use crate::preview::ContactSheet;
 use crate::provenance::{self, Stamp};
 use crate::render::Renderer;
 use crate::rig::Rig;
-use crate::{audio, face, infer, motion, Error, Result};
+use crate::{audio, face, motion, Error, Result};
 
 /// Where the bundled demo data lives: `$SPEAKFACE_ASSETS`, the installed share folder, or the
 /// source tree's `assets/`.
@@ -59,7 +59,7 @@ pub fn analyze_portrait(cfg: &Config, portrait: &Path) -> Result<(image::RgbImag
     let analysis = match &cfg.portrait.landmarks {
         Some(file) => face::load_landmarks(file, &img)?,
         None => {
-            let models = cfg.models.dir.clone().unwrap_or_else(infer::default_models_dir);
+            let models = cfg.models_dir();
             let cache = if cfg.cache.enabled { cfg.cache.dir.clone().or_else(face::default_cache_dir) } else { None };
             face::analyze_cached(&models, cache.as_deref(), &img, &bytes, portrait)?
         }
@@ -90,7 +90,7 @@ pub fn speech_motion(cfg: &Config, mono16k: &[f32]) -> Result<Vec<MotionFrame>> 
     if cfg.motion.lipsync == "heuristic" {
         return Ok(motion::generate(&audio::frame_features(mono16k, fps), &settings));
     }
-    let models = cfg.models.dir.clone().unwrap_or_else(infer::default_models_dir);
+    let models = cfg.models_dir();
     let model = LipModel::load(&models)?;
     let n = audio::frame_count(mono16k.len(), fps);
     let n_model = audio::frame_count(mono16k.len(), lipsync::MODEL_FPS) + 1;

@@ -428,7 +428,7 @@ fn camera(device: Option<PathBuf>, out: PathBuf, list: bool, check_face: bool, c
     let shot = speakface::camera::snapshot(&device, c.width, c.height, c.skip_frames)?;
     let bytes = speakface::camera::png(&shot.image)?;
     if check_face {
-        let models = speakface::face::FaceModels::load(&cfg.models.dir.clone().unwrap_or_else(infer::default_models_dir))?;
+        let models = speakface::face::FaceModels::load(&cfg.models_dir())?;
         speakface::face::analyze(&models, &shot.image, &device)?;
     }
     speakface::config::write_atomic(&out, &bytes).map_err(|e| Error::Other(format!("{}: cannot write: {e}", out.display())))?;

@@ -25,33 +25,6 @@ use gstreamer_rtsp_server::prelude::*;
 use crate::config::Config;
 use crate::{Error, Result};
 
-#[cfg(test)]
-mod drm_tests {
-    use super::*;
-
-    #[test]
-    fn screen_size_is_the_first_connected_connectors_preferred_mode() {
-        let dir = std::env::temp_dir().join(format!("speakface-drm-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        for (name, status, modes) in [
-            ("card0-DP-1", "disconnected", ""),
-            ("card0-HDMI-A-1", "connected", "1920x1080\n1280x720\n"),
-            ("card1-HDMI-A-2", "connected", "640x480\n"),
-        ] {
-            std::fs::create_dir_all(dir.join(name)).unwrap();
-            std::fs::write(dir.join(name).join("status"), format!("{status}\n")).unwrap();
-            std::fs::write(dir.join(name).join("modes"), modes).unwrap();
-        }
-        assert_eq!(drm_screen_size(&dir, "card0"), Some((1920, 1080)));
-        assert_eq!(drm_screen_size(&dir, "card1"), Some((640, 480)));
-        assert_eq!(drm_screen_size(&dir, "card2"), None);
-        std::fs::write(dir.join("card0-HDMI-A-1/status"), "disconnected\n").unwrap();
-        assert_eq!(drm_screen_size(&dir, "card0"), None);
-        let _ = std::fs::remove_dir_all(&dir);
-        assert_eq!(drm_driver_name(Path::new("/dev/null")), None);
-    }
-}
-
 fn gst_err(m: impl Into<String>) -> Error {
     Error::Gst(m.into())
 }
@@ -638,5 +611,32 @@ fn first_bus_error(p: &gst::Pipeline) -> Option<String> {
     match msg.view() {
         gst::MessageView::Error(e) => Some(super::mp4::describe_bus_error(&e)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod drm_tests {
+    use super::*;
+
+    #[test]
+    fn screen_size_is_the_first_connected_connectors_preferred_mode() {
+        let dir = std::env::temp_dir().join(format!("speakface-drm-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (name, status, modes) in [
+            ("card0-DP-1", "disconnected", ""),
+            ("card0-HDMI-A-1", "connected", "1920x1080\n1280x720\n"),
+            ("card1-HDMI-A-2", "connected", "640x480\n"),
+        ] {
+            std::fs::create_dir_all(dir.join(name)).unwrap();
+            std::fs::write(dir.join(name).join("status"), format!("{status}\n")).unwrap();
+            std::fs::write(dir.join(name).join("modes"), modes).unwrap();
+        }
+        assert_eq!(drm_screen_size(&dir, "card0"), Some((1920, 1080)));
+        assert_eq!(drm_screen_size(&dir, "card1"), Some((640, 480)));
+        assert_eq!(drm_screen_size(&dir, "card2"), None);
+        std::fs::write(dir.join("card0-HDMI-A-1/status"), "disconnected\n").unwrap();
+        assert_eq!(drm_screen_size(&dir, "card0"), None);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(drm_driver_name(Path::new("/dev/null")), None);
     }
 }
