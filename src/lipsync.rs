@@ -36,7 +36,9 @@ pub const MODEL_FPS: f32 = 25.0;
 pub const MEL_PER_HOP: usize = 4;
 pub const LOOKAHEAD_MEL: usize = 2;
 /// How far past a frame's instant the audio it depends on reaches (the last mel window's end).
-pub const LOOKAHEAD_S: f32 = ((MEL_PER_HOP - 1 + LOOKAHEAD_MEL) * HOP + WIN) as f32 / 16_000.0 - 1.0 / MODEL_FPS;
+/// Model frame k (instant k / MODEL_FPS) is out once mel frame 4k + 5 is, i.e. samples up to
+/// 640k + 5 × 160 + 400: 75 ms.
+pub const LOOKAHEAD_S: f32 = ((MEL_PER_HOP - 1 + LOOKAHEAD_MEL) * HOP + WIN) as f32 / 16_000.0;
 const DILATIONS: [usize; 4] = [1, 2, 4, 8];
 const CHANNELS: usize = 128;
 const HOP_IN: usize = MEL_PER_HOP * N_MELS;
@@ -66,9 +68,10 @@ fn silent_mel() -> f32 {
     LOG_FLOOR.ln()
 }
 
-/// The model, planned for streaming (one hop per run).
+/// The model, planned for streaming (one hop per run). Cloning shares the plan.
+#[derive(Clone)]
 pub struct LipModel {
-    step: Model,
+    step: std::sync::Arc<Model>,
 }
 
 impl LipModel {
@@ -79,11 +82,11 @@ impl LipModel {
     /// The model named `name` in the manifest (the int8 `MODEL_NAME`, or "audio2motion_float":
     /// the benchmarks compare the two).
     pub fn load_named(models_dir: &Path, name: &str) -> Result<LipModel> {
-        Ok(LipModel { step: Model::load_shaped(models_dir, name, Some(&input_shapes(1)))? })
+        Ok(LipModel { step: std::sync::Arc::new(Model::load_shaped(models_dir, name, Some(&input_shapes(1)))?) })
     }
 
-    pub fn stream(&self) -> LipStream<'_> {
-        let mut s = LipStream::new(self);
+    pub fn stream(&self) -> LipStream {
+        let mut s = LipStream::new(self.clone());
         s.hop.resize(HOP_IN, silent_mel());
         for _ in 0..WARM_HOPS {
             // Only fails if the model is broken, which `load` would have shown.
@@ -133,8 +136,8 @@ pub fn hops(samples: &[f32], n_frames: usize) -> Vec<f32> {
 }
 
 /// Streaming state: unconsumed samples, the hop being filled, the convolutions' history.
-pub struct LipStream<'a> {
-    model: &'a LipModel,
+pub struct LipStream {
+    model: LipModel,
     mel: LogMel,
     /// Samples from absolute index `buf_start` on.
     buf: Vec<f32>,
@@ -146,8 +149,8 @@ pub struct LipStream<'a> {
     row: Vec<f32>,
 }
 
-impl<'a> LipStream<'a> {
-    fn new(model: &'a LipModel) -> Self {
+impl LipStream {
+    fn new(model: LipModel) -> Self {
         LipStream {
             model,
             mel: LogMel::new(),
@@ -207,36 +210,89 @@ impl<'a> LipStream<'a> {
 /// A lip gap (jawOpen − mouthClose) at most this, with the jaw nearly shut, is a closure.
 pub const CLOSED_GAP: f32 = 0.04;
 
-/// The model's rows (25 fps) as the renderer's mouth track at `fps`, `n` frames: resampled
-/// linearly, lightly smoothed (the network's output is already smooth; a one-pole filter takes
-/// the last frame-to-frame jitter out), and then every frame whose nearest model frame has the
-/// lips closed gets them sealed exactly (mouthClose = jawOpen): smoothing must not blur a p, b or
-/// m into a half-open mouth.
+/// The model's rows (25 fps) as the renderer's mouth track at `fps`, `n` frames: what
+/// [`MouthTrack`] makes of them, the last row held past the end.
 pub fn mouth_track(rows: &[MouthRow], n: usize, fps: f32) -> Vec<crate::motion::MouthShape> {
-    use crate::motion::MouthShape;
-    if rows.is_empty() {
-        return vec![MouthShape::default(); n];
+    let Some(last) = rows.last() else {
+        return vec![crate::motion::MouthShape::default(); n];
+    };
+    let mut t = MouthTrack::new(fps);
+    let mut out = Vec::with_capacity(n + 2);
+    for r in rows {
+        t.push(r, &mut out);
     }
-    let at = |i: usize| -> (MouthRow, usize) {
-        let p = i as f32 / fps * MODEL_FPS;
-        let a = (p.floor() as usize).min(rows.len() - 1);
-        let b = (a + 1).min(rows.len() - 1);
-        let w = (p - a as f32).clamp(0.0, 1.0);
+    while out.len() < n {
+        t.push(last, &mut out);
+    }
+    out.truncate(n);
+    out
+}
+
+/// The model's rows (25 fps) to the renderer's mouth frames at `fps`, as the rows arrive:
+/// resampled linearly, lightly smoothed (the network's output is already smooth; a one-pole
+/// filter takes the last frame-to-frame jitter out), and then every frame whose nearest model
+/// frame has the lips closed gets them sealed exactly (mouthClose = jawOpen): smoothing must not
+/// blur a p, b or m into a half-open mouth. Video frame i (instant i / fps) comes out once the
+/// model rows on both sides of its instant are in (at 25 fps, its own row). Causal: the whole
+/// clip and a stream give the same frames.
+pub struct MouthTrack {
+    fps: f64,
+    /// The last two rows; `have` rows pushed so far.
+    prev: MouthRow,
+    cur: MouthRow,
+    have: u64,
+    /// The next video frame to make.
+    next: u64,
+    y: MouthRow,
+    k: f32,
+}
+
+impl MouthTrack {
+    pub fn new(fps: f32) -> MouthTrack {
+        MouthTrack { fps: fps as f64, prev: [0.0; N_OUT], cur: [0.0; N_OUT], have: 0, next: 0, y: [0.0; N_OUT], k: (0.7 * MODEL_FPS / fps).min(1.0) }
+    }
+
+    /// Seconds a video frame waits for audio beyond its instant: the model's look-ahead, plus up
+    /// to one model frame to interpolate towards (none at 25 fps).
+    pub fn lookahead_s(fps: f32) -> f64 {
+        let interp = if (fps - MODEL_FPS).abs() < 1e-3 { 0.0 } else { 1.0 / MODEL_FPS as f64 };
+        LOOKAHEAD_S as f64 + interp
+    }
+
+    /// Adds the next model row; appends every video frame that became ready.
+    pub fn push(&mut self, row: &MouthRow, out: &mut Vec<crate::motion::MouthShape>) {
+        self.prev = self.cur;
+        self.cur = *row;
+        self.have += 1;
+        loop {
+            // Model position of frame `next` (exact for integer ratios: 25 / 25, 25 / 50, …).
+            let num = self.next as f64 * MODEL_FPS as f64;
+            let a = (num / self.fps + 1e-9).floor() as u64;
+            let w = (num / self.fps - a as f64).max(0.0) as f32;
+            let exact = w < 1e-6;
+            // Rows a and a + 1 (only a when the instant falls on it).
+            let need = if exact { a + 1 } else { a + 2 };
+            if self.have < need {
+                break;
+            }
+            let (ra, rb) = if self.have == a + 1 { (self.cur, self.cur) } else { (self.prev, self.cur) };
+            let shape = self.frame(&ra, &rb, if exact { 0.0 } else { w });
+            out.push(shape);
+            self.next += 1;
+        }
+    }
+
+    fn frame(&mut self, ra: &MouthRow, rb: &MouthRow, w: f32) -> crate::motion::MouthShape {
+        use crate::motion::MouthShape;
         let mut r = [0.0; N_OUT];
         for c in 0..N_OUT {
-            r[c] = rows[a][c] * (1.0 - w) + rows[b][c] * w;
+            r[c] = ra[c] * (1.0 - w) + rb[c] * w;
         }
-        (r, if w < 0.5 { a } else { b })
-    };
-    let closed = |r: &MouthRow| r[0] - r[1] <= CLOSED_GAP && r[0] <= 0.15;
-    let k = (0.7 * 25.0 / fps).min(1.0);
-    let mut y = [0.0f32; N_OUT];
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n {
-        let (r, nearest) = at(i);
+        let nearest = if w < 0.5 { ra } else { rb };
         for c in 0..N_OUT {
-            y[c] = if i == 0 { r[c] } else { y[c] + k * (r[c] - y[c]) };
+            self.y[c] = if self.next == 0 { r[c] } else { self.y[c] + self.k * (r[c] - self.y[c]) };
         }
+        let y = &self.y;
         let mut m = MouthShape {
             jaw_open: y[0].clamp(0.0, 0.6),
             close: y[1].clamp(0.0, 1.0),
@@ -251,14 +307,38 @@ pub fn mouth_track(rows: &[MouthRow], n: usize, fps: f32) -> Vec<crate::motion::
             emphasis: y[10],
         };
         m.close = m.close.min(m.jaw_open);
-        if closed(&rows[nearest]) {
-            m.jaw_open = m.jaw_open.min(rows[nearest][0].max(0.02));
+        if nearest[0] - nearest[1] <= CLOSED_GAP && nearest[0] <= 0.15 {
+            m.jaw_open = m.jaw_open.min(nearest[0].max(0.02));
             m.close = m.jaw_open;
-            m.press = m.press.max(rows[nearest][5]);
+            m.press = m.press.max(nearest[5]);
         }
-        out.push(m);
+        m
     }
-    out
+}
+
+/// The model on a live 16 kHz stream, as the daemon's mouth: samples in, mouth frames at `fps`
+/// out in order, each once its look-ahead ([`MouthTrack::lookahead_s`]) has arrived. No
+/// allocation once warm.
+pub struct ModelTracker {
+    stream: LipStream,
+    track: MouthTrack,
+    rows: Vec<MouthRow>,
+}
+
+impl ModelTracker {
+    pub fn new(model: &LipModel, fps: f32) -> ModelTracker {
+        ModelTracker { stream: model.stream(), track: MouthTrack::new(fps), rows: Vec::with_capacity(8) }
+    }
+
+    /// Adds 16 kHz mono samples; appends every mouth frame that became ready to `out`.
+    pub fn push(&mut self, samples: &[f32], out: &mut Vec<crate::motion::MouthShape>) -> Result<()> {
+        self.rows.clear();
+        self.stream.push(samples, &mut self.rows)?;
+        for r in &self.rows {
+            self.track.push(r, out);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -296,5 +376,38 @@ mod tests {
         let whole = run_whole(&dir, MODEL_NAME, &x, n).unwrap();
         let worst = streamed.iter().flatten().zip(whole.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
         assert!(worst < 1e-4, "streaming and whole-utterance outputs differ by {worst}");
+    }
+
+    #[test]
+    fn the_live_tracker_gives_the_render_paths_mouth_frames_in_time() {
+        let m = LipModel::load(&crate::infer::default_models_dir()).unwrap();
+        let wav = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/speech/short.wav");
+        let x = crate::audio::read_wav(&wav).unwrap().mono16k;
+        for fps in [25.0f32, 30.0, 40.0] {
+            let n = crate::audio::frame_count(x.len(), fps);
+            let rows = m.run(&x, crate::audio::frame_count(x.len(), MODEL_FPS) + 1).unwrap();
+            let whole = mouth_track(&rows, n, fps);
+            let mut t = ModelTracker::new(&m, fps);
+            let mut live = Vec::new();
+            let mut pushed = 0usize;
+            for chunk in x.chunks(160) {
+                t.push(chunk, &mut live).unwrap();
+                pushed += chunk.len();
+                // Every frame whose look-ahead has arrived is out, and none before the model's
+                // own look-ahead.
+                let heard = pushed as f64 / 16_000.0;
+                let out_by = |ahead: f64| (((heard - ahead) * fps as f64 + 1e-6).floor() as i64 + 1).max(0);
+                let (lo, hi) = (out_by(MouthTrack::lookahead_s(fps)), out_by(LOOKAHEAD_S as f64));
+                let got = live.len() as i64;
+                assert!(lo <= got && got <= hi, "{fps} fps: {got} frames out after {heard:.3} s, expected {lo}..={hi}");
+            }
+            while live.len() < n {
+                t.push(&[0.0; 160], &mut live).unwrap();
+            }
+            live.truncate(n);
+            assert_eq!(live, whole, "{fps} fps: the live mouth differs from the rendered one");
+            let top = whole.iter().map(|s| s.jaw_open).fold(0.0, f32::max);
+            assert!(top > 0.1, "{fps} fps: the mouth hardly moves (jaw at most {top})");
+        }
     }
 }

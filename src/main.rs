@@ -189,7 +189,7 @@ struct RenderArgs {
     intensity: Option<f32>,
     #[arg(long)]
     seed: Option<u64>,
-    /// Mouth motion from hand-written rules (default) or the trained model: heuristic | model
+    /// Mouth motion from the trained model (default) or hand-written rules: model | heuristic
     #[arg(long)]
     lipsync: Option<String>,
     #[arg(long)]

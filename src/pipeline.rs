@@ -28,6 +28,7 @@ use crate::audio::capture::{self, AudioRing, Capture, Source, Taken};
 use crate::audio::ANALYSIS_RATE;
 use crate::config::{Changes, Config};
 use crate::control::{self, lock, PortraitInfo, Shared};
+use crate::lipsync::{LipModel, ModelTracker};
 use crate::motion::{Animator, MouthShape, MouthTracker};
 use crate::output::live::{LiveOutput, RtspServer};
 use crate::render::Renderer;
@@ -161,14 +162,38 @@ pub fn audio_source(cfg: &Config) -> Source {
     }
 }
 
-/// What the live daemon cannot do (yet) that a config may ask for.
-pub fn check_live(cfg: &Config) -> Result<()> {
-    if cfg.motion.lipsync != "heuristic" {
-        return Err(Error::Other(
-            "motion.lipsync = \"model\" is not supported by `speakface run` yet (its mouth smoothing needs the whole clip); use \"heuristic\"".into(),
-        ));
+/// The lip-sync model when `cfg` asks for it (`motion.lipsync = "model"`), loaded and checked.
+pub fn load_lip_model(cfg: &Config) -> Result<Option<LipModel>> {
+    if cfg.motion.lipsync == "model" {
+        Ok(Some(LipModel::load(&cfg.models_dir())?))
+    } else {
+        Ok(None)
     }
-    Ok(())
+}
+
+/// Speech → mouth frames on the live stream: the rules or the trained model.
+enum Mouth {
+    Rules(MouthTracker),
+    Model(ModelTracker),
+}
+
+impl Mouth {
+    fn new(lip: Option<&LipModel>, fps: f32) -> Mouth {
+        match lip {
+            Some(m) => Mouth::Model(ModelTracker::new(m, fps)),
+            None => Mouth::Rules(MouthTracker::new(fps)),
+        }
+    }
+
+    fn push(&mut self, samples: &[f32], out: &mut Vec<MouthShape>) -> Result<()> {
+        match self {
+            Mouth::Rules(t) => {
+                t.push(samples, out);
+                Ok(())
+            }
+            Mouth::Model(t) => t.push(samples, out),
+        }
+    }
 }
 
 /// A portrait made ready to animate: its rig and a renderer for it.
@@ -200,6 +225,8 @@ pub struct Prepared {
     pub changes: Changes,
     /// The new portrait's rig when `changes.face`.
     pub face: Option<Face>,
+    /// The lip-sync model, loaded anew when the change selects it or moves the models folder.
+    pub lip: Option<LipModel>,
 }
 
 /// A rendered frame (RGB24).
@@ -230,7 +257,9 @@ struct Engine {
     restart_backoff: Duration,
     /// When the running output pipeline started.
     outputs_since: Option<Instant>,
-    tracker: MouthTracker,
+    tracker: Mouth,
+    /// The lip-sync model when `motion.lipsync = "model"`.
+    lip: Option<LipModel>,
     animator: Animator,
     // The clock: `ticks` due since `t0` at `fps`; `frame` frames made.
     fps: f64,
@@ -268,7 +297,7 @@ impl Engine {
         self.pending.clear();
         self.pending_start = 0;
         self.marks.clear();
-        self.tracker = MouthTracker::new(self.fps as f32);
+        self.tracker = Mouth::new(self.lip.as_ref(), self.fps as f32);
         self.animator = Animator::new(self.cfg.motion_settings());
     }
 
@@ -345,11 +374,16 @@ impl Engine {
             self.face = face;
         }
         let seed_changed = p.cfg.motion.seed != self.cfg.motion.seed;
+        // A new mouth tracker restarts the clock: its look-ahead (the speech's delay) differs.
+        let retrack = p.lip.is_some() || p.cfg.motion.lipsync != self.cfg.motion.lipsync;
+        if p.lip.is_some() || p.cfg.motion.lipsync != "model" {
+            self.lip = p.lip;
+        }
         self.cfg = p.cfg;
         if restamp {
             self.stamp = Stamp::new(&self.cfg, self.face.rig.width, self.face.rig.height);
         }
-        if ch.clock {
+        if ch.clock || retrack {
             self.reset_clock();
         } else if seed_changed {
             self.animator = Animator::new(self.cfg.motion_settings());
@@ -410,7 +444,13 @@ impl Engine {
                 }
                 self.marks.push_back((s0 + off as u64, at));
             }
-            self.tracker.push(&self.buf[..n], &mut self.mouths);
+            if let Err(e) = self.tracker.push(&self.buf[..n], &mut self.mouths) {
+                // Not expected of a model that loaded and passed its checks; the rules go on.
+                log::error!("lip-sync model: {}; the mouth follows the rules from now on", crate::error::one_line(&e.to_string()));
+                self.lip = None;
+                self.reset_clock();
+                return;
+            }
             self.pending.extend(&self.buf[..n]);
             self.ticks += 1;
         }
@@ -537,7 +577,6 @@ fn stall_after() -> Option<u64> {
 /// be read again. Start-up problems (portrait, models, outputs, ports) are returned as errors;
 /// faults while running are logged and recovered.
 pub fn run(cfg: Config, config_path: Option<PathBuf>, stop: &AtomicBool, reload: Arc<AtomicBool>) -> Result<()> {
-    check_live(&cfg)?;
     let state = control::state_dir(&cfg);
     std::fs::create_dir_all(&state)
         .map_err(|e| Error::Other(format!("daemon.state_dir {}: cannot create: {e}", state.display())))?;
@@ -553,6 +592,8 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, stop: &AtomicBool, reload:
         Some(why) => log::warn!("inference.device = \"{}\" not used, the models run on the CPU: {why}", inference.configured),
         None => log::info!("inference on {} (configured \"{}\")", inference.device, inference.configured),
     }
+    let lip = load_lip_model(&cfg)?;
+    log::info!("lip sync: {}", if lip.is_some() { "the trained model (audio2motion)" } else { "the rules" });
     let face = match build_face(&cfg) {
         Ok(f) => f,
         Err(e) => {
@@ -593,7 +634,8 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, stop: &AtomicBool, reload:
         restart_at: None,
         restart_backoff: Duration::from_secs(1),
         outputs_since: None,
-        tracker: MouthTracker::new(cfg.video.fps as f32),
+        tracker: Mouth::new(lip.as_ref(), cfg.video.fps as f32),
+        lip,
         animator: Animator::new(cfg.motion_settings()),
         fps: cfg.video.fps as f64,
         t0: Instant::now(),

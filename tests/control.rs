@@ -136,6 +136,33 @@ fn the_api_guards_validates_applies_and_keeps_the_stream_going() {
     let (code, body) = http("GET", &format!("{api}/v1/config"), Some(&token), None);
     assert_eq!((code, text(&body)), (200, happy.clone()));
 
+    // --- the trained lip-sync model (the default): a truncated file is refused (422, naming it);
+    // the rules take over the mouth without stopping the stream ---------------------------------
+    let models = dir.join("models-truncated");
+    std::fs::create_dir_all(&models).unwrap();
+    for f in std::fs::read_dir(asset("../models")).unwrap().flatten().filter(|f| f.path().is_file()) {
+        std::fs::copy(f.path(), models.join(f.file_name())).unwrap();
+    }
+    let int8 = models.join("audio2motion_int8.onnx");
+    let bytes = std::fs::read(&int8).unwrap();
+    std::fs::write(&int8, &bytes[..bytes.len() / 2]).unwrap();
+    let truncated = happy.clone() + &format!("[models]\ndir = \"{}\"\n", models.display());
+    let (code, body) = http("PUT", &format!("{api}/v1/config"), Some(&token), Some(("application/toml", truncated.as_bytes())));
+    let err = json(&body)["error"].as_str().unwrap_or_default().to_string();
+    eprintln!("truncated lip-sync model -> {code}: {err}");
+    assert_eq!(code, 422);
+    assert!(err.contains("audio2motion") && !err.contains('\n'), "{err}");
+    assert_eq!(std::fs::read_to_string(&cfg_file).unwrap(), happy, "a refused config was written");
+    let t0 = Instant::now();
+    let with_rules = happy.clone() + "lipsync = \"heuristic\"\n";
+    let (code, body) = http("PUT", &format!("{api}/v1/config"), Some(&token), Some(("application/toml", with_rules.as_bytes())));
+    assert_eq!(code, 200, "{}", text(&body));
+    std::thread::sleep(Duration::from_secs(2));
+    let gap = longest_gap(&viewer, t0 - Duration::from_secs(1), Instant::now());
+    eprintln!("longest gap between RTSP frames around the switch to the rules: {gap:?}");
+    assert!(gap < Duration::from_millis(400), "the stream stalled for {gap:?} when the rules took over");
+    let happy = with_rules;
+
     // --- portraits: not allowlisted -> 422; no face -> 422, the old one kept; a painting -> swapped
     let mut stranger = std::fs::read(asset("portraits/default.jpg")).unwrap();
     stranger.extend_from_slice(b"another portrait"); // still a JPEG, another sha256
@@ -230,8 +257,8 @@ fn the_api_guards_validates_applies_and_keeps_the_stream_going() {
     for needle in [
         "speakface_frames_total ",
         "speakface_latency_seconds_bucket{le=\"0.15\"}",
-        "speakface_reloads_total{result=\"rejected\"} 6",
-        "speakface_reloads_total{result=\"applied\"} 2",
+        "speakface_reloads_total{result=\"rejected\"} 7",
+        "speakface_reloads_total{result=\"applied\"} 3",
         "speakface_auth_failures_total 2",
         "speakface_rtsp_clients ",
         "speakface_capture_xruns_total 0",

@@ -47,13 +47,14 @@ fn int8_model_follows_the_float_model() {
     let speech = audio::read_wav(&root().join(&r.wav)).unwrap();
     let dir = default_models_dir();
     let int8 = LipModel::load(&dir).unwrap().run(&speech.mono16k, r.frames).unwrap();
-    // Stated bound: the mouth weights (0..1) within 0.1 of the float model's, every output within
-    // 0.01 on average; the speech-activity detector may differ by up to 0.35 where it crosses 0.5.
+    // Stated bound: the mouth weights (0..1, channels 0-8) within 0.1 of the float model's, every
+    // output within 0.01 on average; the two head and brow drivers, speech activity and emphasis,
+    // may differ by up to 0.35 where they swing (emphasis rises 0 -> 0.5 within two frames).
     let (mut worst_mouth, mut worst_speech, mut sum) = (0.0f32, 0.0f32, 0.0f32);
     for (a, b) in int8.iter().zip(&r.float_outputs) {
         for c in 0..N_OUT {
             let d = (a[c] - b[c]).abs();
-            if c == 9 {
+            if c >= 9 {
                 worst_speech = worst_speech.max(d);
             } else {
                 worst_mouth = worst_mouth.max(d);
@@ -62,8 +63,8 @@ fn int8_model_follows_the_float_model() {
         }
     }
     let mean = sum / (r.frames * N_OUT) as f32;
-    eprintln!("int8 (tract) vs float (onnxruntime): mouth max {worst_mouth:.4}, speech max {worst_speech:.4}, mean {mean:.5}");
-    assert!(worst_mouth < 0.1 && worst_speech < 0.35 && mean < 0.01, "int8 vs float: mouth {worst_mouth}, speech {worst_speech}, mean {mean}");
+    eprintln!("int8 (tract) vs float (onnxruntime): mouth max {worst_mouth:.4}, speech/emphasis max {worst_speech:.4}, mean {mean:.5}");
+    assert!(worst_mouth < 0.1 && worst_speech < 0.35 && mean < 0.01, "int8 vs float: mouth {worst_mouth}, speech/emphasis {worst_speech}, mean {mean}");
     // The float model through tract reproduces onnxruntime's numbers.
     let float = lipsync::run_whole(&dir, "audio2motion_float", &speech.mono16k, r.frames).unwrap();
     let worst = float.iter().flatten().zip(r.float_outputs.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);

@@ -119,6 +119,7 @@ fn alsa_speech_moves_the_mouth_over_rtsp_and_the_daemon_survives_the_device_vani
     let speech = speech16k();
     let feeder = Feeder::start(&fifo, vec![silence(3.0), speech.clone(), silence(3.0), speech.clone()]);
     d.wait_log("live: running", Duration::from_secs(60));
+    assert!(d.log().contains("lip sync: the trained model"), "the default is the trained model:\n{}", d.log());
     let viewer = Viewer::connect(&format!("rtsp://127.0.0.1:{port}/avatar"), mouth_box());
 
     // Phase 1: silence, speech, silence.
@@ -164,6 +165,49 @@ fn alsa_speech_moves_the_mouth_over_rtsp_and_the_daemon_survives_the_device_vani
     for line in log.lines().filter(|l| l.contains("stats:")).take(3) {
         eprintln!("{line}");
     }
+    drop(viewer);
+    d.stop();
+}
+
+#[test]
+fn the_rules_move_the_live_mouth_with_speech_and_keep_it_still_in_silence() {
+    let dir = tmpdir("live-rules");
+    let fifo = dir.join("mic.fifo");
+    mkfifo(&fifo);
+    let asound = dir.join("asound.conf");
+    std::fs::write(
+        &asound,
+        format!(
+            "pcm.testmic {{\n type file\n slave.pcm \"null\"\n file \"/dev/null\"\n infile \"{}\"\n format \"raw\"\n}}\n",
+            fifo.display()
+        ),
+    )
+    .unwrap();
+    let alsa_path = format!("/usr/share/alsa/alsa.conf:{}", asound.display());
+    let port = free_port();
+    let mut d = Daemon::start(
+        &dir,
+        &format!(
+            "[audio]\nsource = \"alsa\"\ndevice = \"testmic\"\n[output.rtsp]\nlisten = \"127.0.0.1:{port}\"\n[video]\nfps = 30\n[motion]\nlipsync = \"heuristic\"\n"
+        ),
+        &[("ALSA_CONFIG_PATH", &alsa_path)],
+    );
+    let speech = speech16k();
+    let feeder = Feeder::start(&fifo, vec![silence(3.0), speech.clone(), silence(3.0)]);
+    d.wait_log("live: running", Duration::from_secs(60));
+    assert!(d.log().contains("lip sync: the rules"), "{}", d.log());
+    let viewer = Viewer::connect(&format!("rtsp://127.0.0.1:{port}/avatar"), mouth_box());
+    let speech_at = feeder.part_start(1, Duration::from_secs(30));
+    let quiet_at = feeder.part_start(2, Duration::from_secs(30));
+    let end_at = feeder.part_start(3, Duration::from_secs(30));
+    let (talk, n_talk) = mouth_moves(&viewer, speech_at + Duration::from_millis(500), quiet_at);
+    let (still, n_still) = mouth_moves(&viewer, quiet_at + Duration::from_millis(1000), end_at);
+    let (still0, _) = mouth_moves(&viewer, speech_at - Duration::from_millis(2000), speech_at);
+    eprintln!("rules at 30 fps, mouth dark-fraction std: speech {talk:.4} ({n_talk} frames), silence {still:.4} ({n_still} frames) / {still0:.4} before");
+    assert!(n_talk > 100 && n_still > 25, "too few frames received: {n_talk} / {n_still}\n{}", d.log());
+    assert!(talk > 0.03, "mouth barely moves while speech plays: {talk}");
+    assert!(talk > 4.0 * still.max(still0), "mouth moves in silence as much as in speech: {talk} vs {still} / {still0}");
+    feeder.kill();
     drop(viewer);
     d.stop();
 }

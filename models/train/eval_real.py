@@ -12,6 +12,10 @@ Metrics (frame n = instant n/25 s):
                      whose lip gap (jawOpen - mouthClose) <= 0.08; also per-frame rate
   jaw~envelope       Pearson r of jawOpen with the RMS level (dB, 40 ms window, floor -60 dB)
   jaw~vowels         Pearson r of jawOpen with the aligner's vowel indicator
+  false closures     share of frames inside vowels (20 ms in from each edge) with the lips closed
+                     (lip gap <= 0.08): a mouth that shuts where it must be open; and closure
+                     precision: of the closed frames inside speech (within a non-silence phone),
+                     the share within 40 ms of a /P B M/
   silence motion     in aligner silences >= 0.3 s (0.1 s trimmed each side): mean jawOpen, mean
                      |d jawOpen| per frame, share of frames with lip gap > 0.05
 """
@@ -53,6 +57,27 @@ def fetch(root):
         subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "g722", "-i", str(src / f"{m[1]}.g722"),
                         "-ar", "16000", "-ac", "1", "-c:a", "pcm_s16le", str(wavs / f"{m[1]}.wav")], check=True)
         (wavs / f"{m[1]}.txt").write_text(text)
+
+
+def eval_set(data, n=40):
+    """The evaluation prompts: the `n` richest in p, b, m (closures are what the eye checks).
+    real_corpus.py trains on the other prompts only."""
+    wavs = sorted((data / "wav").glob("*.wav"))
+    wavs.sort(key=lambda w: (-len(re.findall(r"[pbm]", w.with_suffix(".txt").read_text().lower())), w.name))
+    return sorted(wavs[:n])
+
+
+def aligned(wav):
+    """The aligner's phones for `wav` (cached beside it); [] when a word is not in its dictionary."""
+    cache = wav.with_suffix(".align.json")
+    if cache.exists():
+        return json.loads(cache.read_text())
+    try:
+        phones = align(wav, wav.with_suffix(".txt").read_text())
+    except RuntimeError:
+        phones = []
+    cache.write_text(json.dumps(phones))
+    return phones
 
 
 def align(wav, text):
@@ -100,27 +125,17 @@ def main():
     ap.add_argument("--n", type=int, default=40)
     args = ap.parse_args()
     fetch(args.data)
-    wavs = sorted((args.data / "wav").glob("*.wav"))
-    # Prompts richest in p, b, m first (closures are what the eye checks).
-    wavs.sort(key=lambda w: (-len(re.findall(r"[pbm]", w.with_suffix(".txt").read_text().lower())), w.name))
-    wavs = sorted(wavs[: args.n])
+    wavs = eval_set(args.data, args.n)
     hits = tot = 0
+    vow_closed = vow_frames = 0
+    closed_speech = closed_near_pbm = 0
     fr_hit = fr_tot = 0
     env_r, vow_r, sil_jaw, sil_d, sil_gap = [], [], [], [], []
     seconds = 0.0
     skipped = []
     with tempfile.TemporaryDirectory() as tmp:
         for wav in wavs:
-            text = wav.with_suffix(".txt").read_text()
-            cache = wav.with_suffix(".align.json")
-            if cache.exists():
-                phones = json.loads(cache.read_text())
-            else:
-                try:
-                    phones = align(wav, text)
-                except RuntimeError:
-                    phones = []  # a word the aligner's dictionary lacks
-                cache.write_text(json.dumps(phones))
+            phones = aligned(wav)
             if not phones:
                 skipped.append(wav.stem)
                 continue
@@ -147,6 +162,21 @@ def main():
                 if p["p"] in VOWELS:
                     vow[(t >= p["start"]) & (t < p["end"])] = 1
             vow_r.append(pearson(jaw, vow))
+            for p in phones:
+                if p["p"] in VOWELS:
+                    core = (t >= p["start"] + 0.02) & (t <= p["end"] - 0.02)
+                    vow_frames += int(core.sum())
+                    vow_closed += int((gap[core] <= 0.08).sum())
+            in_speech = np.zeros(n, bool)
+            near_pbm = np.zeros(n, bool)
+            for p in phones:
+                if p["p"] != "SIL" and not p["p"].startswith("+"):
+                    in_speech |= (t >= p["start"]) & (t < p["end"])
+                if p["p"] in ("P", "B", "M"):
+                    near_pbm |= (t >= p["start"] - 0.04) & (t <= p["end"] + 0.04)
+            shut = in_speech & (gap <= 0.08)
+            closed_speech += int(shut.sum())
+            closed_near_pbm += int((shut & near_pbm).sum())
             # Silences: SIL phones and gaps between aligned phones, at least 0.3 s long; the file's
             # leading and trailing silence count.
             segs = [(0.0, phones[0]["start"] if phones else n / 25)] + [(p["start"], p["end"]) for p in phones if p["p"] == "SIL"]
@@ -169,6 +199,8 @@ def main():
         "closure_frame_rate": round(fr_hit / max(fr_tot, 1), 3),
         "jaw_envelope_r": round(float(np.nanmean(env_r)), 3),
         "jaw_vowel_r": round(float(np.nanmean(vow_r)), 3),
+        "vowel_frames_closed": round(vow_closed / max(vow_frames, 1), 3),
+        "closure_precision": round(closed_near_pbm / max(closed_speech, 1), 3),
         "silence_jaw_mean": round(float(np.mean(sil_jaw)), 4) if sil_jaw else None,
         "silence_jaw_step_mean": round(float(np.mean(sil_d)), 4) if sil_d else None,
         "silence_open_share": round(float(np.mean(sil_gap)), 3) if sil_gap else None,

@@ -18,7 +18,10 @@ cd "$here"
 # A second synthesizer (Flite's five voices) and speech-free noise labelled silence.
 "$venv/bin/python" flite_corpus.py --out "$work/corpus" --minutes 25 --seed 1
 "$venv/bin/python" quiet_corpus.py --out "$work/corpus" --minutes 6 --seed 1
-"$venv/bin/python" train.py --corpus "$work/corpus" --work "$work" --out "$root/models" --steps 5000 --copies 3
+# Recorded speech: Allison Smith's Asterisk prompts aligned by pocketsphinx, less the 40 that
+# eval_real.py scores (apt-get download of two Debian packages).
+"$venv/bin/python" real_corpus.py --out "$work/corpus" --data "$work/eval/allison"
+"$venv/bin/python" train.py --corpus "$work/corpus" --work "$work" --out "$root/models" --steps 6000 --copies 3 --real-weight 3 --quiet-weight 2
 "$venv/bin/python" make_reference.py
 (cd "$root" && cargo build --release)
 for mode in model heuristic; do

@@ -34,7 +34,9 @@ def build_cache(corpus, work, copies, seed):
     for uid in items:
         out = work / f"{uid}.npz"
         if out.exists():
-            continue
+            with np.load(out) as z:
+                if "targets" in z and int(z["targets"]) == visemes.TARGETS_VERSION:
+                    continue
         meta = json.loads((corpus / f"{uid}.json").read_text())
         wav = F.read_wav(corpus / f"{uid}.wav")
         n = F.frame_count(len(wav))
@@ -43,18 +45,24 @@ def build_cache(corpus, work, copies, seed):
         xs = [F.hops(wav, n)]
         for _ in range(copies):
             xs.append(F.hops(noise.augment(wav, rng).astype(np.float32), n))
-        np.savez(out, x=np.stack(xs).astype(np.float16), y=y.astype(np.float32), lang=meta.get("lang", "?"), engine=meta.get("engine", "?"))
+        np.savez(out, x=np.stack(xs).astype(np.float16), y=y.astype(np.float32), lang=meta.get("lang", "?"), engine=meta.get("engine", "?"),
+                 targets=visemes.TARGETS_VERSION)
         done += 1
         if done % 200 == 0:
             print(f"features: {done} new utterances", flush=True)
     return items
 
 
-def load(work, items):
-    data = {"train": [], "val": []}
+def load(work, items, real_weight=1.0, quiet_weight=1.0):
+    """Per split, (features, targets) pairs; "weights": how often each training utterance is
+    drawn per frame (recorded speech `real_weight` times as often as synthesized, the speech-free
+    clips `quiet_weight` times)."""
+    data = {"train": [], "val": [], "weights": []}
     for uid in items:
         z = np.load(work / f"{uid}.npz")
         data[split_of(uid)].append((z["x"].astype(np.float32), z["y"]))
+        if split_of(uid) == "train":
+            data["weights"].append({"allison": real_weight, "noise": quiet_weight}.get(str(z["engine"]), 1.0))
     return data
 
 
@@ -75,8 +83,8 @@ def norm_stats(train):
     return np.tile(mean, 4).astype(np.float32), np.tile(std, 4).astype(np.float32)
 
 
-def batches(train, rng, batch, length):
-    lens = np.array([len(y) for _, y in train])
+def batches(train, weights, rng, batch, length):
+    lens = np.array([len(y) for _, y in train]) * np.asarray(weights)
     p = lens / lens.sum()
     while True:
         xb = np.zeros((batch, length, M.N_IN), np.float32)
@@ -106,6 +114,8 @@ def main():
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--copies", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--real-weight", type=float, default=1.0, help="draw recorded speech this many times as often as synthesized")
+    ap.add_argument("--quiet-weight", type=float, default=1.0, help="the same for the speech-free clips")
     ap.add_argument("--export-only", action="store_true", help="skip training: export WORK/params.npz")
     args = ap.parse_args()
 
@@ -115,7 +125,7 @@ def main():
 
     t0 = time.time()
     items = build_cache(args.corpus, args.work / "feats", args.copies, args.seed)
-    data = load(args.work / "feats", items)
+    data = load(args.work / "feats", items, args.real_weight, args.quiet_weight)
     print(f"features ready in {time.time() - t0:.0f} s: {len(data['train'])} train, {len(data['val'])} val utterances", flush=True)
     mean, std = norm_stats(data["train"])
     if args.export_only:
@@ -145,7 +155,7 @@ def main():
         return optax.apply_updates(p, u), s, l
 
     val_loss = jax.jit(loss_fn)
-    gen = batches(data["train"], rng, 32, 96)
+    gen = batches(data["train"], data["weights"], rng, 32, 96)
     run = 0.0
     for i in range(1, args.steps + 1):
         x, y, m = next(gen)
@@ -196,6 +206,8 @@ def summarize(data, items, args):
         "minutes_by_language": {k: round(v, 1) for k, v in sorted(langs.items())},
         "minutes_by_engine": {k: round(v, 1) for k, v in sorted(engines.items())},
         "augmented_copies": args.copies,
+        "real_weight": args.real_weight,
+        "quiet_weight": args.quiet_weight,
         "steps": args.steps,
     }
 

@@ -18,6 +18,8 @@ import numpy as np
 CHANNELS = ["jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthStretch", "mouthPress",
             "mouthSmile", "mouthUpperUp", "mouthLowerDown", "speech", "emphasis"]
 N_MOUTH = 9
+# Changes whenever frame_targets gives other numbers: train.py recomputes cached targets then.
+TARGETS_VERSION = 3
 #            jaw  close funnel pucker stretch press smile upUp  loDown
 POSE = {
     "sil": [0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00],
@@ -131,6 +133,14 @@ def frame_targets(phones, n, fps=25, wav=None):
         emph = np.clip((db - med) / max(hi - med, 1.0), 0, 1) * speech
         k = np.ones(3) / 3
         y[:, 10] = np.convolve(emph, k, mode="same")
+        # Louder syllables open the jaw wider (vocal effort): inside speech the jaw and lower lip
+        # are scaled by 0.6..1.0 with the level between the utterance's 10th and 95th percentile.
+        lo = np.percentile(ref, 10)
+        loud = np.convolve(np.clip((db - lo) / max(hi - lo, 1.0), 0, 1), k, mode="same")
+        scale = np.where(speech, 0.6 + 0.4 * loud, 1.0)
+        y[:, 0] *= scale
+        y[:, 8] *= scale
+        y[:, 1] = np.minimum(y[:, 1], y[:, 0])
     return y
 
 

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::{lock, now_text, PortraitInfo, ReloadRecord, Shared};
 use crate::config::{write_atomic, Config};
-use crate::pipeline::{build_face, check_live, EngineMsg, Prepared};
+use crate::pipeline::{build_face, load_lip_model, EngineMsg, Prepared};
 use crate::{daemon, Error, Result};
 
 /// A change asked for through the API; the answer comes back on `reply`.
@@ -172,7 +172,11 @@ impl Worker {
         if ch.none() {
             return Ok(Applied { changed: "nothing".into(), saved: false, restart_needed, portrait, note: None });
         }
-        check_live(&new).map_err(|e| rejected(400, e.to_string()))?;
+        let lip = if new.motion.lipsync == "model" && (old.motion.lipsync != "model" || old.models != new.models) {
+            load_lip_model(&new).map_err(|e| rejected(422, e.to_string()))?
+        } else {
+            None
+        };
         let face = if ch.face {
             match build_face(&new) {
                 Ok(f) => Some(f),
@@ -192,7 +196,7 @@ impl Worker {
         daemon::notify(&format!("RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading", super::monotonic_usec()));
         let (tx, rx) = mpsc::channel();
         let changed = ch.describe();
-        let prepared = Box::new(Prepared { cfg: new.clone(), changes: ch, face });
+        let prepared = Box::new(Prepared { cfg: new.clone(), changes: ch, face, lip });
         let sent = self.engine.send(EngineMsg::Apply { prepared, reply: tx });
         let answer = match sent {
             Ok(()) => rx.recv_timeout(ENGINE_TIMEOUT).unwrap_or_else(|_| Err("the engine did not answer".into())),
