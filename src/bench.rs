@@ -163,7 +163,10 @@ fn machine() -> String {
 }
 
 /// Runs the benchmark for `seconds` (after a 5 s settling time).
-pub fn run(seconds: f64) -> Result<Report> {
+pub fn run(seconds: f64, lipsync: &str) -> Result<Report> {
+    if !["model", "heuristic"].contains(&lipsync) {
+        return Err(berr(format!("--lipsync: \"model\" or \"heuristic\", found \"{lipsync}\"")));
+    }
     gst::init().map_err(berr)?;
     let dir = std::env::temp_dir().join(format!("speakface-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(berr)?;
@@ -175,7 +178,7 @@ pub fn run(seconds: f64) -> Result<Report> {
         format!(
             "[audio]\nsource = \"file\"\nfiles = [\"{}\"]\n[output.rtsp]\nlisten = \"127.0.0.1:{port}\"\n\
              [api]\nenabled = false\n[daemon]\nstate_dir = \"state\"\nwatch_config = false\n\
-             [consent]\nallowlist = \"{}\"\n",
+             [consent]\nallowlist = \"{}\"\n[motion]\nlipsync = \"{lipsync}\"\n",
             speech.display(),
             crate::provenance::shipped_allowlist().display()
         ),

@@ -70,6 +70,9 @@ enum Command {
         /// Measuring time, after 5 s of settling.
         #[arg(long, default_value_t = 30.0)]
         seconds: f64,
+        /// The daemon's mouth: model (the default) or heuristic, to compare the two
+        #[arg(long, default_value = "model")]
+        lipsync: String,
         #[arg(long)]
         json: bool,
         /// Instead: time each stage against a fixed reference computation in the same run.
@@ -369,8 +372,8 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Bench { seconds, json, .. } => {
-            let r = speakface::bench::run(seconds.max(1.0))?;
+        Command::Bench { seconds, lipsync, json, .. } => {
+            let r = speakface::bench::run(seconds.max(1.0), &lipsync)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r).map_err(|e| Error::Other(e.to_string()))?);
             } else {

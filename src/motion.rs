@@ -1,8 +1,9 @@
 //! Speech features → one `MotionFrame` per video frame.
 //!
-//! The mouth comes from the speech: until the trained audio-to-motion model lands, an explicit,
-//! documented mapping from per-frame speech features (level, spectral shape, voicing) to jaw and
-//! lip shapes (see `mouth_from_features`). Blinks, gaze saccades, breathing and head motion come
+//! The mouth comes from the speech: from the trained audio-to-motion model (`lipsync`, the
+//! default), or with `motion.lipsync = "heuristic"` from an explicit, documented mapping from
+//! per-frame speech features (level, spectral shape, voicing) to jaw and lip shapes (see
+//! `mouth_from_features`). Blinks, gaze saccades, breathing and head motion come
 //! from a seeded stochastic generator whose amplitude follows the speech's level and pitch, so
 //! a still portrait never looks frozen and the same seed gives the same clip. A motion-track file
 //! (CSV or JSON of named parameters per frame) can override any parameter.
@@ -280,7 +281,8 @@ fn close_lips(s: &mut MouthShape) {
     s.funnel *= 0.3;
 }
 
-/// The speech → mouth rules (the default lip sync; `lipsync` has the trained model). Per frame:
+/// The speech → mouth rules (`motion.lipsync = "heuristic"`; `lipsync` has the trained model,
+/// the default). Per frame:
 /// - level: `rms_db` between the clip's noise floor (10th percentile, at least 45 dB below the
 ///   97th-percentile peak) and its peak, mapped to 0..1; below 0.12 the frame is silent;
 /// - jaw: level^0.7, scaled by 1.0 for voiced frames and 0.3 for unvoiced ones (fricatives are

@@ -1,7 +1,7 @@
 //! Speech in: WAV reading (any common rate, bit depth and channel count), resampling to 16 kHz
 //! mono, log-mel features, and per-video-frame speech features (energy, spectral shape, voicing)
-//! that drive the mouth until the trained audio-to-motion model lands.
-//! Not for: capture from ALSA (the live daemon's job, later) or motion decisions (see `motion`).
+//! that drive the rule-based mouth (`motion.lipsync = "heuristic"`) and the head's liveliness.
+//! Not for: capture from ALSA (`audio::capture`) or motion decisions (see `motion`).
 
 use std::path::Path;
 
