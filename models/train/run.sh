@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Trains the audio-to-motion model end to end and evaluates it on real speech:
-#   bash models/train/run.sh            (about 15 minutes on 2 CPU cores; not part of CI)
+#   bash models/train/run.sh            (about 20-25 minutes on 2 CPU cores; not part of CI)
 # Writes models/audio2motion_{float,int8}.onnx, tests/data/audio2motion_reference.json and
 # prints the training summary and the real-speech figures. Update models/manifest.toml's sha256
 # lines (printed at the end) and models/README.md's figures with what it prints.
