@@ -95,9 +95,9 @@ fn mouth_moves(v: &Viewer, from: Instant, to: Instant) -> (f32, usize) {
     (std_dev(&d), d.len())
 }
 
-#[test]
-fn alsa_speech_moves_the_mouth_over_rtsp_and_the_daemon_survives_the_device_vanishing() {
-    let dir = tmpdir("live-alsa");
+/// A daemon reading speech from the ALSA PCM "testmic": the ALSA `file` plugin on a FIFO in
+/// `dir` (returned), which a `Feeder` writes. `extra` is appended to the config.
+fn start_with_test_mic(dir: &Path, port: u16, extra: &str) -> (Daemon, std::path::PathBuf) {
     let fifo = dir.join("mic.fifo");
     mkfifo(&fifo);
     let asound = dir.join("asound.conf");
@@ -110,12 +110,28 @@ fn alsa_speech_moves_the_mouth_over_rtsp_and_the_daemon_survives_the_device_vani
     )
     .unwrap();
     let alsa_path = format!("/usr/share/alsa/alsa.conf:{}", asound.display());
+    let cfg = format!("[audio]\nsource = \"alsa\"\ndevice = \"testmic\"\n[output.rtsp]\nlisten = \"127.0.0.1:{port}\"\n{extra}");
+    (Daemon::start(dir, &cfg, &[("ALSA_CONFIG_PATH", &alsa_path)]), fifo)
+}
+
+/// Speech played from `speech_at` to `quiet_at` moves the mouth; the silence after it (until
+/// `end_at`) and the 2 s before it leave it still. Returns the motion measured in speech.
+fn speech_moves_the_mouth_and_silence_does_not(viewer: &Viewer, d: &Daemon, speech_at: Instant, quiet_at: Instant, end_at: Instant) -> f32 {
+    let (talk, n_talk) = mouth_moves(viewer, speech_at + Duration::from_millis(500), quiet_at);
+    let (still, n_still) = mouth_moves(viewer, quiet_at + Duration::from_millis(1000), end_at);
+    let (still0, _) = mouth_moves(viewer, speech_at - Duration::from_millis(2000), speech_at);
+    eprintln!("mouth dark-fraction std: speech {talk:.4} ({n_talk} frames), silence {still:.4} ({n_still} frames) / {still0:.4} before");
+    assert!(n_talk > 100 && n_still > 25, "too few frames received: {n_talk} / {n_still}\n{}", d.log());
+    assert!(talk > 0.03, "mouth barely moves while speech plays: {talk}");
+    assert!(talk > 4.0 * still.max(still0), "mouth moves in silence as much as in speech: {talk} vs {still} / {still0}");
+    talk
+}
+
+#[test]
+fn alsa_speech_moves_the_mouth_over_rtsp_and_the_daemon_survives_the_device_vanishing() {
+    let dir = tmpdir("live-alsa");
     let port = free_port();
-    let mut d = Daemon::start(
-        &dir,
-        &format!("[audio]\nsource = \"alsa\"\ndevice = \"testmic\"\n[output.rtsp]\nlisten = \"127.0.0.1:{port}\"\n"),
-        &[("ALSA_CONFIG_PATH", &alsa_path)],
-    );
+    let (mut d, fifo) = start_with_test_mic(&dir, port, "");
     let speech = speech16k();
     let feeder = Feeder::start(&fifo, vec![silence(3.0), speech.clone(), silence(3.0), speech.clone()]);
     d.wait_log("live: running", Duration::from_secs(60));
@@ -126,13 +142,7 @@ fn alsa_speech_moves_the_mouth_over_rtsp_and_the_daemon_survives_the_device_vani
     let speech_at = feeder.part_start(1, Duration::from_secs(30));
     let quiet_at = feeder.part_start(2, Duration::from_secs(30));
     let second_at = feeder.part_start(3, Duration::from_secs(30));
-    let (talk, n_talk) = mouth_moves(&viewer, speech_at + Duration::from_millis(500), quiet_at);
-    let (still, n_still) = mouth_moves(&viewer, quiet_at + Duration::from_millis(1000), second_at);
-    let (still0, _) = mouth_moves(&viewer, speech_at - Duration::from_millis(2000), speech_at);
-    eprintln!("mouth dark-fraction std: speech {talk:.4} ({n_talk} frames), silence {still:.4} ({n_still} frames) / {still0:.4} before");
-    assert!(n_talk > 100 && n_still > 25, "too few frames received: {n_talk} / {n_still}\n{}", d.log());
-    assert!(talk > 0.03, "mouth barely moves while speech plays: {talk}");
-    assert!(talk > 4.0 * still.max(still0), "mouth moves in silence as much as in speech: {talk} vs {still} / {still0}");
+    let talk = speech_moves_the_mouth_and_silence_does_not(&viewer, &d, speech_at, quiet_at, second_at);
 
     // Phase 2: the device dies mid-sentence and its FIFO disappears.
     std::thread::sleep(Duration::from_millis(2500));
@@ -172,26 +182,8 @@ fn alsa_speech_moves_the_mouth_over_rtsp_and_the_daemon_survives_the_device_vani
 #[test]
 fn the_rules_move_the_live_mouth_with_speech_and_keep_it_still_in_silence() {
     let dir = tmpdir("live-rules");
-    let fifo = dir.join("mic.fifo");
-    mkfifo(&fifo);
-    let asound = dir.join("asound.conf");
-    std::fs::write(
-        &asound,
-        format!(
-            "pcm.testmic {{\n type file\n slave.pcm \"null\"\n file \"/dev/null\"\n infile \"{}\"\n format \"raw\"\n}}\n",
-            fifo.display()
-        ),
-    )
-    .unwrap();
-    let alsa_path = format!("/usr/share/alsa/alsa.conf:{}", asound.display());
     let port = free_port();
-    let mut d = Daemon::start(
-        &dir,
-        &format!(
-            "[audio]\nsource = \"alsa\"\ndevice = \"testmic\"\n[output.rtsp]\nlisten = \"127.0.0.1:{port}\"\n[video]\nfps = 30\n[motion]\nlipsync = \"heuristic\"\n"
-        ),
-        &[("ALSA_CONFIG_PATH", &alsa_path)],
-    );
+    let (mut d, fifo) = start_with_test_mic(&dir, port, "[video]\nfps = 30\n[motion]\nlipsync = \"heuristic\"\n");
     let speech = speech16k();
     let feeder = Feeder::start(&fifo, vec![silence(3.0), speech.clone(), silence(3.0)]);
     d.wait_log("live: running", Duration::from_secs(60));
@@ -200,13 +192,7 @@ fn the_rules_move_the_live_mouth_with_speech_and_keep_it_still_in_silence() {
     let speech_at = feeder.part_start(1, Duration::from_secs(30));
     let quiet_at = feeder.part_start(2, Duration::from_secs(30));
     let end_at = feeder.part_start(3, Duration::from_secs(30));
-    let (talk, n_talk) = mouth_moves(&viewer, speech_at + Duration::from_millis(500), quiet_at);
-    let (still, n_still) = mouth_moves(&viewer, quiet_at + Duration::from_millis(1000), end_at);
-    let (still0, _) = mouth_moves(&viewer, speech_at - Duration::from_millis(2000), speech_at);
-    eprintln!("rules at 30 fps, mouth dark-fraction std: speech {talk:.4} ({n_talk} frames), silence {still:.4} ({n_still} frames) / {still0:.4} before");
-    assert!(n_talk > 100 && n_still > 25, "too few frames received: {n_talk} / {n_still}\n{}", d.log());
-    assert!(talk > 0.03, "mouth barely moves while speech plays: {talk}");
-    assert!(talk > 4.0 * still.max(still0), "mouth moves in silence as much as in speech: {talk} vs {still} / {still0}");
+    speech_moves_the_mouth_and_silence_does_not(&viewer, &d, speech_at, quiet_at, end_at);
     feeder.kill();
     drop(viewer);
     d.stop();

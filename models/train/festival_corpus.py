@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import resample_poly
 
-import visemes
 from espeak_corpus import texts, write_wav
-from flite_corpus import CMU_IPA
+from flite_corpus import CMU_IPA, clip_from_segments
 
 VOICES = ["kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"]
 # The radio phone set's extras over CMU's.
@@ -99,23 +98,7 @@ def main():
                 x, segs = r
                 if len(x) < 16000 * 0.3 or not segs:
                     continue
-                lead, tail = rnd.uniform(0.2, 0.8), rnd.uniform(0.2, 0.8)
-                dur = len(x) / 16000
-                x = np.concatenate([np.zeros(int(lead * 16000), np.float32), x, np.zeros(int(tail * 16000), np.float32)])
-                phones, start = [{"p": "", "v": "sil", "start": 0.0, "end": lead}], 0.0
-                for p, end in segs:
-                    end = min(end, dur)
-                    if end <= start:
-                        continue
-                    ipa = RADIO_IPA.get(p)
-                    if ipa is None:
-                        unknown[p] = unknown.get(p, 0) + 1
-                        v = "E"
-                    else:
-                        v = visemes.of_ipa(ipa) if ipa else "sil"
-                    phones.append({"p": ipa if ipa is not None else p, "v": v, "start": round(lead + start, 4), "end": round(lead + end, 4)})
-                    start = end
-                phones.append({"p": "", "v": "sil", "start": round(lead + start, 4), "end": round(len(x) / 16000, 4)})
+                x, phones = clip_from_segments(x, segs, RADIO_IPA, rnd, unknown)
                 uid = f"fe{args.seed}_{k:05d}"
                 write_wav(args.out / f"{uid}.wav", x)
                 meta = {"engine": "festival", "voice": voice, "lang": "en", "text": text, "stretch": round(stretch, 2), "phones": phones}

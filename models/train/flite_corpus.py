@@ -62,6 +62,31 @@ def say(text, voice, stretch, f0, tmp):
     return x, segs
 
 
+def clip_from_segments(x, segs, table, rnd, unknown):
+    """A synthesizer's output as a corpus clip: 0.2-0.8 s of silence before and after (drawn from
+    `rnd`), and its (phone, end time) segments as corpus phones, each starting where the previous
+    one ended, mapped to IPA by `table` ('' = silence; phones not in it are counted in `unknown`
+    and given a neutral vowel)."""
+    lead, tail = rnd.uniform(0.2, 0.8), rnd.uniform(0.2, 0.8)
+    dur = len(x) / 16000
+    x = np.concatenate([np.zeros(int(lead * 16000), np.float32), x, np.zeros(int(tail * 16000), np.float32)])
+    phones, start = [{"p": "", "v": "sil", "start": 0.0, "end": lead}], 0.0
+    for p, end in segs:
+        end = min(end, dur)
+        if end <= start:
+            continue
+        ipa = table.get(p)
+        if ipa is None:
+            unknown[p] = unknown.get(p, 0) + 1
+            v = "E"
+        else:
+            v = visemes.of_ipa(ipa) if ipa else "sil"
+        phones.append({"p": ipa if ipa is not None else p, "v": v, "start": round(lead + start, 4), "end": round(lead + end, 4)})
+        start = end
+    phones.append({"p": "", "v": "sil", "start": round(lead + start, 4), "end": round(len(x) / 16000, 4)})
+    return x, phones
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
@@ -81,23 +106,7 @@ def main():
             x, segs = say(text, voice, stretch, f0, tmp)
             if x is None or len(x) < 16000 * 0.3 or not segs:
                 continue
-            lead, tail = rnd.uniform(0.2, 0.8), rnd.uniform(0.2, 0.8)
-            dur = len(x) / 16000
-            x = np.concatenate([np.zeros(int(lead * 16000), np.float32), x, np.zeros(int(tail * 16000), np.float32)])
-            phones, start = [{"p": "", "v": "sil", "start": 0.0, "end": lead}], 0.0
-            for p, end in segs:
-                end = min(end, dur)
-                if end <= start:
-                    continue
-                ipa = CMU_IPA.get(p)
-                if ipa is None:
-                    unknown[p] = unknown.get(p, 0) + 1
-                    v = "E"
-                else:
-                    v = visemes.of_ipa(ipa) if ipa else "sil"
-                phones.append({"p": ipa if ipa is not None else p, "v": v, "start": round(lead + start, 4), "end": round(lead + end, 4)})
-                start = end
-            phones.append({"p": "", "v": "sil", "start": round(lead + start, 4), "end": round(len(x) / 16000, 4)})
+            x, phones = clip_from_segments(x, segs, CMU_IPA, rnd, unknown)
             uid = f"fl{args.seed}_{k:05d}"
             write_wav(args.out / f"{uid}.wav", x)
             meta = {"engine": "flite", "voice": voice, "lang": "en", "text": text, "stretch": round(stretch, 2),
