@@ -87,11 +87,9 @@ fn check_output_path(out: &Path) -> Result<()> {
 pub fn speech_motion(cfg: &Config, mono16k: &[f32]) -> Result<Vec<MotionFrame>> {
     let fps = cfg.video.fps as f32;
     let settings = cfg.motion_settings();
-    if cfg.motion.lipsync == "heuristic" {
+    let Some(model) = LipModel::configured(cfg)? else {
         return Ok(motion::generate(&audio::frame_features(mono16k, fps), &settings));
-    }
-    let models = cfg.models_dir();
-    let model = LipModel::load(&models)?;
+    };
     let n = audio::frame_count(mono16k.len(), fps);
     let n_model = audio::frame_count(mono16k.len(), lipsync::MODEL_FPS) + 1;
     let rows = model.run(mono16k, n_model)?;

@@ -75,6 +75,16 @@ pub struct LipModel {
 }
 
 impl LipModel {
+    /// The model when `cfg` asks for it (`motion.lipsync = "model"`), loaded and checked; None
+    /// for the rules. Render, the daemon's start and its reloads all decide here.
+    pub fn configured(cfg: &crate::config::Config) -> Result<Option<LipModel>> {
+        if cfg.motion.lipsync == "model" {
+            Ok(Some(LipModel::load(&cfg.models_dir())?))
+        } else {
+            Ok(None)
+        }
+    }
+
     pub fn load(models_dir: &Path) -> Result<LipModel> {
         LipModel::load_named(models_dir, MODEL_NAME)
     }

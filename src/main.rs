@@ -71,7 +71,7 @@ enum Command {
         #[arg(long, default_value_t = 30.0)]
         seconds: f64,
         /// The daemon's mouth: model (the default) or heuristic, to compare the two
-        #[arg(long, default_value = "model")]
+        #[arg(long, default_value = "model", value_parser = ["model", "heuristic"])]
         lipsync: String,
         #[arg(long)]
         json: bool,

@@ -162,15 +162,6 @@ pub fn audio_source(cfg: &Config) -> Source {
     }
 }
 
-/// The lip-sync model when `cfg` asks for it (`motion.lipsync = "model"`), loaded and checked.
-pub fn load_lip_model(cfg: &Config) -> Result<Option<LipModel>> {
-    if cfg.motion.lipsync == "model" {
-        Ok(Some(LipModel::load(&cfg.models_dir())?))
-    } else {
-        Ok(None)
-    }
-}
-
 /// Speech → mouth frames on the live stream: the rules or the trained model.
 enum Mouth {
     Rules(MouthTracker),
@@ -592,7 +583,7 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, stop: &AtomicBool, reload:
         Some(why) => log::warn!("inference.device = \"{}\" not used, the models run on the CPU: {why}", inference.configured),
         None => log::info!("inference on {} (configured \"{}\")", inference.device, inference.configured),
     }
-    let lip = load_lip_model(&cfg)?;
+    let lip = LipModel::configured(&cfg)?;
     log::info!("lip sync: {}", if lip.is_some() { "the trained model (audio2motion)" } else { "the rules" });
     let face = match build_face(&cfg) {
         Ok(f) => f,

@@ -18,7 +18,8 @@ use sha2::{Digest, Sha256};
 
 use super::{lock, now_text, PortraitInfo, ReloadRecord, Shared};
 use crate::config::{write_atomic, Config};
-use crate::pipeline::{build_face, load_lip_model, EngineMsg, Prepared};
+use crate::lipsync::LipModel;
+use crate::pipeline::{build_face, EngineMsg, Prepared};
 use crate::{daemon, Error, Result};
 
 /// A change asked for through the API; the answer comes back on `reply`.
@@ -173,7 +174,7 @@ impl Worker {
             return Ok(Applied { changed: "nothing".into(), saved: false, restart_needed, portrait, note: None });
         }
         let lip = if new.motion.lipsync == "model" && (old.motion.lipsync != "model" || old.models != new.models) {
-            load_lip_model(&new).map_err(|e| rejected(422, e.to_string()))?
+            LipModel::configured(&new).map_err(|e| rejected(422, e.to_string()))?
         } else {
             None
         };
