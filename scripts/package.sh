@@ -25,6 +25,10 @@ case "$arch" in
   *) echo "package: unknown architecture $arch" >&2; exit 1 ;;
 esac
 command -v "$strip" >/dev/null && "$strip" --strip-debug "$root/usr/bin/speakface"
+# speakface(1): the unit's Documentation= names it.
+install -d "$root/usr/share/man/man1"
+gzip -9n < docs/speakface.1 > "$root/usr/share/man/man1/speakface.1.gz"
+chmod 0644 "$root/usr/share/man/man1/speakface.1.gz"
 install -D -m 0644 systemd/speakface.service "$root/usr/lib/systemd/system/speakface.service"
 install -D -m 0644 systemd/speakface.sysusers "$root/usr/lib/sysusers.d/speakface.conf"
 install -D -m 0644 systemd/speakface.tmpfiles "$root/usr/lib/tmpfiles.d/speakface.conf"

@@ -17,6 +17,8 @@ packages=(
   espeak-ng
   # tests (g++: libFuzzer for scripts/fuzz.sh)
   ffmpeg systemd g++
+  # systemd-analyze verify checks the unit's man page with man
+  man-db
   # the display output test: a virtual X server, ximagesink
   xvfb gstreamer1.0-x
   # cargo bench peers (benches/peers): OpenCV's remap; pip fetches onnxruntime's wheel

@@ -71,11 +71,16 @@ pub struct DaemonConfig {
     pub state_dir: Option<PathBuf>,
     /// Reload when the config file changes on disk (checked every 2 s), as on SIGHUP.
     pub watch_config: bool,
+    /// The audit log is rotated (to `audit.log.1`) when it grows past this many MiB.
+    pub audit_max_mb: u32,
+    /// A change saved through the API that the daemon does not survive for this many seconds is
+    /// rolled back at the next start (to the last config that ran this long).
+    pub rollback_window_s: u32,
 }
 
 impl Default for DaemonConfig {
     fn default() -> Self {
-        DaemonConfig { state_dir: None, watch_config: true }
+        DaemonConfig { state_dir: None, watch_config: true, audit_max_mb: 50, rollback_window_s: 60 }
     }
 }
 
@@ -91,8 +96,11 @@ pub struct ApiConfig {
     pub token_file: Option<PathBuf>,
     /// Largest request body (portrait image, WAV) in MiB.
     pub max_upload_mb: u32,
-    /// Failed authentications allowed per client address per minute before it is refused with 429.
+    /// Failed authentications allowed per client address per minute; past it, further failures
+    /// from that address get 429 (the right token still works).
     pub max_auth_failures_per_min: u32,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` names the client (others' is ignored).
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ApiConfig {
@@ -103,6 +111,7 @@ impl Default for ApiConfig {
             token_file: None,
             max_upload_mb: 20,
             max_auth_failures_per_min: 5,
+            trusted_proxies: vec![],
         }
     }
 }
@@ -282,16 +291,20 @@ pub struct RtspConfig {
     pub max_sessions: u32,
     /// Seconds after which a viewer that stopped talking to the server is dropped.
     pub session_timeout_s: u32,
+    /// A file of `user:password` lines: viewers must log in (RTSP basic authentication). Unset:
+    /// anyone who reaches `listen` may watch.
+    pub auth_file: Option<PathBuf>,
 }
 
 impl Default for RtspConfig {
     fn default() -> Self {
         RtspConfig {
             enabled: true,
-            listen: "0.0.0.0:8554".into(),
+            listen: "127.0.0.1:8554".into(),
             path: "/avatar".into(),
             max_sessions: 16,
-            session_timeout_s: 30,
+            session_timeout_s: 10,
+            auth_file: None,
         }
     }
 }
@@ -420,7 +433,19 @@ impl Default for CacheConfig {
 
 /// A TTS voice name safe to hand to the engine's command line.
 pub fn valid_voice(v: &str) -> bool {
-    !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_+:".contains(c))
+    !v.is_empty() && !v.starts_with('-') && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_+:".contains(c))
+}
+
+/// A value to quote back in an error, a log line or the audit log: at most 200 characters (a
+/// request must not be able to make the daemon write megabytes about it).
+pub fn clip(s: &str) -> String {
+    const MAX: usize = 200;
+    let n = s.chars().count();
+    if n <= MAX {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(MAX).collect();
+    format!("{head}… ({} more characters)", n - MAX)
 }
 
 /// Writes `bytes` to `path` so that a reader sees the old file or the new one, never a part:
@@ -525,6 +550,14 @@ impl Config {
     /// Parses and validates the text of the config file at `path` (read or about to be written);
     /// relative paths in it become relative to that file's folder.
     pub fn from_text(text: &str, path: &Path) -> Result<Config> {
+        // A file cut to nothing (an editor or a deploy tool caught mid-save) must not be taken
+        // for "all defaults": that would move outputs and the portrait behind the operator's back.
+        if text.trim().is_empty() {
+            return Err(Error::Config {
+                path: path.to_path_buf(),
+                message: "the file is empty; a config needs at least one setting (the old config is kept)".into(),
+            });
+        }
         let mut cfg = Config::parse(text, path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let record_dir = Some(&mut cfg.output.record.dir);
@@ -535,6 +568,7 @@ impl Config {
             &mut cfg.cache.dir,
             &mut cfg.api.token_file,
             &mut cfg.daemon.state_dir,
+            &mut cfg.output.rtsp.auth_file,
         ]
         .into_iter()
         .flatten()
@@ -551,6 +585,10 @@ impl Config {
 
     /// Parses and validates config text, with the board profile laid under it.
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
+        if let Some(at) = text.find('\0') {
+            let (l, c) = line_col(text, at);
+            return Err(Error::Config { path: path.to_path_buf(), message: format!("line {l}, column {c}: a NUL byte (binary data is not TOML)") });
+        }
         // The operator's text alone first: syntax, unknown keys and types, with line numbers.
         let own: Config = toml::from_str(text).map_err(|e| {
             let place = e.span().map(|s| line_col(text, s.start));
@@ -607,7 +645,7 @@ impl Config {
     pub fn validate(&self, path: &Path) -> Result<()> {
         let bad = |key: &str, expected: &str, found: String| Error::Config {
             path: path.to_path_buf(),
-            message: format!("{key}: expected {expected}, found {found}"),
+            message: format!("{key}: expected {expected}, found {}", clip(&found)),
         };
         let v = &self.video;
         for (key, val) in [("video.width", v.width), ("video.height", v.height)] {
@@ -710,6 +748,16 @@ impl Config {
         if !(1..=1000).contains(&api.max_auth_failures_per_min) {
             return Err(bad("api.max_auth_failures_per_min", "1 to 1000", api.max_auth_failures_per_min.to_string()));
         }
+        if let Some(p) = api.trusted_proxies.iter().find(|p| p.parse::<std::net::IpAddr>().is_err()) {
+            return Err(bad("api.trusted_proxies", "IP addresses such as \"127.0.0.1\"", format!("\"{p}\"")));
+        }
+        let d = &self.daemon;
+        if !(1..=10_000).contains(&d.audit_max_mb) {
+            return Err(bad("daemon.audit_max_mb", "1 to 10000", d.audit_max_mb.to_string()));
+        }
+        if !(5..=3600).contains(&d.rollback_window_s) {
+            return Err(bad("daemon.rollback_window_s", "5 to 3600", d.rollback_window_s.to_string()));
+        }
         if !(1..=16).contains(&self.output.encoder_threads) {
             return Err(bad("output.encoder_threads", "1 to 16", self.output.encoder_threads.to_string()));
         }
@@ -721,7 +769,7 @@ impl Config {
             return Err(bad("tts.command", "a command such as \"espeak-ng\"", "\"\"".into()));
         }
         if !valid_voice(&t.voice) {
-            return Err(bad("tts.voice", "a voice name of letters, digits and - _ + :", format!("\"{}\"", t.voice)));
+            return Err(bad("tts.voice", "a voice name of letters, digits and - _ + : (not starting with -)", format!("\"{}\"", t.voice)));
         }
         if !(60..=500).contains(&t.rate_wpm) {
             return Err(bad("tts.rate_wpm", "60 to 500", t.rate_wpm.to_string()));

@@ -59,3 +59,20 @@ pub fn signal_flags() -> std::io::Result<Signals> {
     signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())?;
     Ok(Signals { stop, reload })
 }
+
+/// Raises the soft limit on open files to the hard one (at most 65536): the API and RTSP caps
+/// keep connections far below it, but GStreamer, models and viewers need room beside them. The
+/// packaged unit sets `LimitNOFILE` as well.
+pub fn raise_open_files_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: lim is a valid, writable rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return;
+    }
+    let want = lim.rlim_max.min(65_536);
+    if lim.rlim_cur < want {
+        lim.rlim_cur = want;
+        // SAFETY: lim is a valid rlimit no larger than the hard limit.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+    }
+}

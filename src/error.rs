@@ -33,6 +33,15 @@ pub enum Error {
 }
 
 /// Collapses any message (a library's multi-line error, say) to one line.
+/// Bounded (1000 characters): a message that quotes a request's value must not carry megabytes
+/// into a reply, the log or the audit log.
 pub fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    const MAX: usize = 1000;
+    let line = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let n = line.chars().count();
+    if n <= MAX {
+        return line;
+    }
+    let head: String = line.chars().take(MAX).collect();
+    format!("{head}… ({} more characters)", n - MAX)
 }

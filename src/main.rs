@@ -1,7 +1,7 @@
 //! The `speakface` command: `render` (portrait + speech → MP4), `analyze` (portrait → landmarks
 //! file), `check-config`, `models`. Every failure is one line on stderr and a non-zero exit.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -21,6 +21,9 @@ struct Cli {
 enum Command {
     /// Render a talking-head MP4 from a portrait and a speech WAV (defaults: the bundled demo).
     Render(RenderArgs),
+    /// Print the manual page (roff) to stdout; the package installs it as speakface(1).
+    #[command(hide = true)]
+    Manpage,
     /// Find the face in a portrait and write its landmarks as JSON (editable; usable with --landmarks).
     Analyze {
         #[arg(long)]
@@ -310,6 +313,22 @@ fn run(cli: Cli) -> Result<()> {
             // do not depend on the working folder.
             let config = daemon_config_path(config).map(|p| std::path::absolute(&p).unwrap_or(p));
             let mut cfg = load_config(config.as_ref())?;
+            if let Some(path) = &config {
+                use speakface::control::{guard, state_dir};
+                let state = state_dir(&cfg);
+                if let Some(msg) = guard::rollback_if_pending(path, &state) {
+                    log::warn!("config rollback: {msg}");
+                    if let Ok(a) = speakface::control::audit::Audit::open_sized(&state.join("audit.log"), cfg.daemon.audit_max_mb) {
+                        a.record("daemon", "config.rollback", "applied", &msg);
+                    }
+                    cfg = load_config(config.as_ref())?;
+                }
+                let mut dirs = vec![state.clone(), state.join("portraits")];
+                dirs.extend(path.parent().map(Path::to_path_buf));
+                dirs.extend(cfg.consent.allowlist.parent().map(Path::to_path_buf));
+                guard::remove_stale_temps(&dirs);
+            }
+            speakface::daemon::raise_open_files_limit();
             if !speech.is_empty() {
                 cfg.audio.source = "file".into();
                 cfg.audio.files = speech;
@@ -342,7 +361,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("(profiles in {})", dir.display());
             Ok(())
         }
-        Command::Verify { .. } => unreachable!("handled in main"),
+        Command::Verify { .. } | Command::Manpage => unreachable!("handled in main"),
         Command::Consent { action } => consent(action),
         Command::Camera { device, out, list, check_face, config } => camera(device, out, list, check_face, config),
         Command::Bench { stages: true, json, check, write_baseline, .. } => {
@@ -500,8 +519,26 @@ fn verify(sources: &[String], seconds: f64, timeout: f64, json: bool) -> ExitCod
     }
 }
 
+/// The manual page, made from the command-line definition.
+fn manpage() -> std::io::Result<Vec<u8>> {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+    Ok(out)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Manpage = &cli.command {
+        use std::io::Write;
+        return match manpage().and_then(|m| std::io::stdout().write_all(&m)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("speakface: error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Command::Verify { sources, seconds, timeout, json } = &cli.command {
         return verify(sources, *seconds, *timeout, *json);
     }
@@ -512,5 +549,17 @@ fn main() -> ExitCode {
             eprintln!("speakface: error: {}", speakface::error::one_line(&e.to_string()));
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// docs/speakface.1 (what the package installs) is the page the command line makes now:
+    /// regenerate it with `cargo run --release -- manpage > docs/speakface.1`.
+    #[test]
+    fn the_committed_man_page_is_current() {
+        let now = super::manpage().unwrap();
+        let committed = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/speakface.1")).unwrap_or_default();
+        assert!(now == committed, "docs/speakface.1 is stale: cargo run --release -- manpage > docs/speakface.1");
     }
 }

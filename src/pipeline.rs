@@ -572,7 +572,7 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, stop: &AtomicBool, reload:
     std::fs::create_dir_all(&state)
         .map_err(|e| Error::Other(format!("daemon.state_dir {}: cannot create: {e}", state.display())))?;
     let audit_path = state.join("audit.log");
-    let audit = control::audit::Audit::open(&audit_path)
+    let audit = control::audit::Audit::open_sized(&audit_path, cfg.daemon.audit_max_mb)
         .map_err(|e| Error::Other(format!("audit log {}: cannot open: {e}", audit_path.display())))?;
     if let Some(b) = &cfg.chosen_board {
         log::info!("board profile: {} ({})", b.name, b.reason);
@@ -583,6 +583,9 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, stop: &AtomicBool, reload:
         Some(why) => log::warn!("inference.device = \"{}\" not used, the models run on the CPU: {why}", inference.configured),
         None => log::info!("inference on {} (configured \"{}\")", inference.device, inference.configured),
     }
+    // A portrait or playlist entry that is a device, or a playlist entry that is no WAV, would
+    // hang or exhaust the daemon: refused before anything starts.
+    control::remote::check_files(&cfg).map_err(|e| Error::Config { path: config_path.clone().unwrap_or_default(), message: e })?;
     let lip = LipModel::configured(&cfg)?;
     log::info!("lip sync: {}", if lip.is_some() { "the trained model (audio2motion)" } else { "the rules" });
     let face = match build_face(&cfg) {
@@ -595,6 +598,7 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, stop: &AtomicBool, reload:
         }
     };
     log::info!("portrait {} ready ({} x {} px)", face.portrait.path.display(), face.portrait.width, face.portrait.height);
+    let mut keeper = control::guard::Keeper::new(config_path.clone(), &cfg);
     let shared = Arc::new(Shared::new(cfg.clone(), config_path, face.portrait.clone(), audit, inference));
     shared.audit.record("daemon", "start", "ok", &format!("portrait {} sha256 {}", face.portrait.path.display(), face.portrait.sha256));
     audit_portrait_use(&shared.audit, "daemon", &face);
@@ -690,6 +694,7 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, stop: &AtomicBool, reload:
             }
         }
         e.watch_outputs();
+        keeper.tick();
         if Instant::now() >= next_summary {
             next_summary = Instant::now() + summary_every;
             metrics.take_stats();
@@ -717,6 +722,7 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, stop: &AtomicBool, reload:
     daemon::notify("STOPPING=1");
     log::info!("stopping");
     shared.audit.record("daemon", "stop", "ok", "");
+    keeper.stopped_cleanly();
     drop(api);
     drop(reloader);
     drop(e);

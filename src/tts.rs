@@ -23,7 +23,10 @@ pub fn synthesize(cfg: &TtsConfig, text: &str, voice: Option<&str>) -> Result<Sp
     }
     let voice = voice.unwrap_or(&cfg.voice);
     if !valid_voice(voice) {
-        return Err(format!("voice \"{voice}\" is not a voice name (letters, digits and - _ + :)"));
+        return Err(format!("voice \"{}\" is not a voice name (letters, digits and - _ + :, not starting with -)", crate::config::clip(voice)));
+    }
+    if !known_voice(&cfg.command, voice).unwrap_or(voice == cfg.voice) {
+        return Err(format!("voice \"{voice}\" is not one of {}'s voices (`{} --voices` lists them)", cfg.command, cfg.command));
     }
     let mut child = Command::new(&cfg.command)
         .args(["-v", voice, "-s", &cfg.rate_wpm.to_string(), "--stdout"])
@@ -67,7 +70,10 @@ pub fn synthesize(cfg: &TtsConfig, text: &str, voice: Option<&str>) -> Result<Sp
         return Err(format!("text to speech: cannot run \"{}\": not found (install espeak-ng or set tts.command)", cfg.command));
     }
     if !status.success() || wav.is_empty() {
-        return Err(format!("text to speech: {} failed ({status}): {}", cfg.command, crate::error::one_line(&err)));
+        // The engine's own words stay in the daemon's log: they are no business of an API client
+        // (and a misconfigured command's stderr could carry anything).
+        log::warn!("text to speech: {} failed ({status}): {}", cfg.command, crate::config::clip(&crate::error::one_line(&err)));
+        return Err(format!("text to speech: {} failed ({status}); the daemon's log has its message", cfg.command));
     }
     let w = audio::wav::parse(&wav).map_err(|e| format!("text to speech: {} wrote no usable WAV: {e}", cfg.command))?;
     let speech = audio::speech_from_samples(w.samples, w.rate, w.channels);
@@ -75,6 +81,39 @@ pub fn synthesize(cfg: &TtsConfig, text: &str, voice: Option<&str>) -> Result<Sp
         return Err(format!("text to speech: {} produced no audio (voice \"{voice}\")", cfg.command));
     }
     Ok(speech)
+}
+
+/// Whether `voice` (before any `+variant`) is in `command --voices`: the Language, VoiceName and
+/// File columns and the other languages in parentheses. The list is read once per command; None
+/// when the command has no list (then only the configured voice is used).
+pub fn known_voice(command: &str, voice: &str) -> Option<bool> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static LISTS: OnceLock<Mutex<HashMap<String, Vec<String>>>> = OnceLock::new();
+    let base = voice.split('+').next().unwrap_or(voice).to_ascii_lowercase();
+    let mut lists = LISTS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    let list = lists.entry(command.to_string()).or_insert_with(|| voice_list(command));
+    (!list.is_empty()).then(|| list.iter().any(|v| *v == base))
+}
+
+fn voice_list(command: &str) -> Vec<String> {
+    let Ok(out) = Command::new(command).arg("--voices").stdin(Stdio::null()).stderr(Stdio::null()).output() else {
+        return vec![];
+    };
+    let mut names = vec![];
+    for line in String::from_utf8_lossy(&out.stdout).lines().skip(1) {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.len() < 5 {
+            continue;
+        }
+        for c in [cols[1], cols[3], cols[4]] {
+            names.push(c.to_ascii_lowercase());
+        }
+        for other in cols[5..].iter().filter_map(|c| c.strip_prefix('(')) {
+            names.push(other.to_ascii_lowercase());
+        }
+    }
+    names
 }
 
 #[cfg(test)]
@@ -86,6 +125,9 @@ mod tests {
         let cfg = TtsConfig { command: "/nonexistent/tts".into(), ..TtsConfig::default() };
         assert_eq!(synthesize(&cfg, "  ", None).unwrap_err(), "no text to say");
         assert!(synthesize(&cfg, "hi", Some("en; rm -rf /")).unwrap_err().contains("not a voice name"));
+        assert!(synthesize(&cfg, "hi", Some("-s")).unwrap_err().contains("not a voice name"), "an option is never a voice");
+        assert!(synthesize(&cfg, "hi", Some("-")).unwrap_err().contains("not a voice name"));
+        assert!(synthesize(&cfg, "hi", Some("fr")).unwrap_err().contains("not one of"), "a command without a voice list");
         assert!(synthesize(&cfg, "hi", None).unwrap_err().contains("cannot run"));
     }
 }

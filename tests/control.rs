@@ -13,47 +13,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The API's address, from the daemon's log line.
-fn api_url(d: &mut Daemon) -> String {
-    d.wait_log("api: listening on http://", Duration::from_secs(60));
-    let log = d.log();
-    let at = log.find("api: listening on http://").unwrap() + "api: listening on ".len();
-    log[at..].split_whitespace().next().unwrap().to_string()
-}
-
-/// One HTTP request: (status, body).
-fn http(method: &str, url: &str, token: Option<&str>, body: Option<(&str, &[u8])>) -> (u16, Vec<u8>) {
-    let mut r = ureq::request(method, url).timeout(Duration::from_secs(90));
-    if let Some(t) = token {
-        r = r.set("Authorization", &format!("Bearer {t}"));
-    }
-    let res = match body {
-        Some((ctype, b)) => r.set("Content-Type", ctype).send_bytes(b),
-        None => r.call(),
-    };
-    let resp = match res {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {url}: {e}"),
-    };
-    let code = resp.status();
-    let mut v = Vec::new();
-    resp.into_reader().read_to_end(&mut v).unwrap();
-    (code, v)
-}
-
-fn json(body: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
-}
-
-fn text(body: &[u8]) -> String {
-    String::from_utf8_lossy(body).into_owned()
-}
-
-fn audit_lines(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("state/audit.log")).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
 /// Longest gap between consecutive frames the viewer received in [from, to).
 fn longest_gap(v: &Viewer, from: Instant, to: Instant) -> Duration {
     let f = v.frames.lock().unwrap();
@@ -147,12 +106,28 @@ fn the_api_guards_validates_applies_and_keeps_the_stream_going() {
     let bytes = std::fs::read(&int8).unwrap();
     std::fs::write(&int8, &bytes[..bytes.len() / 2]).unwrap();
     let truncated = happy.clone() + &format!("[models]\ndir = \"{}\"\n", models.display());
+    // models.dir names a place: only the config file on the device may change it (403 remotely).
     let (code, body) = http("PUT", &format!("{api}/v1/config"), Some(&token), Some(("application/toml", truncated.as_bytes())));
     let err = json(&body)["error"].as_str().unwrap_or_default().to_string();
-    eprintln!("truncated lip-sync model -> {code}: {err}");
-    assert_eq!(code, 422);
-    assert!(err.contains("audio2motion") && !err.contains('\n'), "{err}");
+    assert_eq!(code, 403, "{err}");
+    assert!(err.contains("models.dir"), "{err}");
     assert_eq!(std::fs::read_to_string(&cfg_file).unwrap(), happy, "a refused config was written");
+    // Set in the file and reloaded (SIGHUP), the truncated model is refused, naming it.
+    std::fs::write(&cfg_file, &truncated).unwrap();
+    Command::new("kill").args(["-HUP", &d.child.id().to_string()]).status().unwrap();
+    let until = Instant::now() + Duration::from_secs(60);
+    let err = loop {
+        let (_, body) = http("GET", &format!("{api}/v1/status"), Some(&token), None);
+        let last = json(&body)["reloads"]["last"].clone();
+        if last["ok"] == false && last["message"].as_str().is_some_and(|m| m.contains("audio2motion")) {
+            break last["message"].as_str().unwrap().to_string();
+        }
+        assert!(Instant::now() < until, "the truncated model was not refused: {last}\n{}", d.log());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    eprintln!("truncated lip-sync model -> {err}");
+    assert!(!err.contains('\n'), "{err}");
+    std::fs::write(&cfg_file, &happy).unwrap();
     let t0 = Instant::now();
     let with_rules = happy.clone() + "lipsync = \"heuristic\"\n";
     let (code, body) = http("PUT", &format!("{api}/v1/config"), Some(&token), Some(("application/toml", with_rules.as_bytes())));
@@ -285,15 +260,15 @@ fn the_api_guards_validates_applies_and_keeps_the_stream_going() {
     }
     assert!(audit.iter().all(|e| e["time"].as_str().is_some_and(|t| t.ends_with('Z')) && e["who"].is_string()));
 
-    // --- repeated failures from one address are refused without being checked --------------
+    // --- repeated failures from one address are limited; the right token still works ---------
     let mut codes = vec![];
-    for _ in 0..5 {
+    for _ in 0..7 {
         codes.push(http("GET", &format!("{api}/v1/status"), Some("guess"), None).0);
     }
     let (code, _) = http("GET", &format!("{api}/v1/status"), Some(&token), None);
     eprintln!("wrong tokens -> {codes:?}, then the right one -> {code}");
     assert!(codes.starts_with(&[401, 401, 401]) && codes.ends_with(&[429]), "{codes:?}");
-    assert_eq!(code, 429, "the limit holds for a minute even with the right token");
+    assert_eq!(code, 200, "the limit holds failures only: the right token works");
 
     drop(viewer);
     assert!(d.running());

@@ -59,6 +59,7 @@ fn the_package_installs_upgrades_and_purges_keeping_the_operators_config() {
         "./usr/share/speakface/board/jetson-orin-nano.toml",
         "./usr/share/speakface/assets/portraits/default.jpg",
         "./usr/share/doc/speakface/copyright",
+        "./usr/share/man/man1/speakface.1.gz",
     ] {
         assert!(contents.lines().any(|l| l.ends_with(f)), "package lacks {f}:\n{contents}");
     }
@@ -91,7 +92,9 @@ fn the_package_installs_upgrades_and_purges_keeping_the_operators_config() {
     let bin = r.join("usr/bin/speakface");
     let checked = dir.join("speakface.service");
     std::fs::write(&checked, unit.replace("/usr/bin/speakface", bin.to_str().unwrap()).replace("/etc/speakface/", &format!("{}/", r.join("etc/speakface").display()))).unwrap();
-    let out = Command::new("systemd-analyze").args(["verify", "--man=no"]).arg(&checked).output().unwrap();
+    // With the man page check: the unit's Documentation=man:speakface(1) is the page the package
+    // installs (MANPATH points man at the scratch root).
+    let out = Command::new("systemd-analyze").args(["verify"]).arg(&checked).env("MANPATH", r.join("usr/share/man")).output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && text.trim().is_empty(), "systemd-analyze verify: {text}");
 

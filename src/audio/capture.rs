@@ -338,10 +338,13 @@ fn file_loop(files: &[PathBuf], gap_s: f32, looped: bool, ring: &AudioRing, st: 
     let period = Duration::from_secs_f64(batch as f64 / ANALYSIS_RATE as f64);
     let mut next = Instant::now();
     let gap = vec![0.0f32; (gap_s.max(0.0) * ANALYSIS_RATE as f32) as usize];
+    // When no entry can be read (files gone, the process out of file handles), the playlist
+    // waits and tries again, 1 s doubling to 30 s: it comes back by itself once the cause is gone.
+    let mut backoff = Duration::from_secs(1);
     loop {
         let mut played_any = false;
         for f in files {
-            let speech = match super::read_wav(f) {
+            let speech = match super::read_wav_limited(f, super::wav::LIVE_LIMITS) {
                 Ok(s) => s,
                 Err(e) => {
                     log::warn!("audio: skipping playlist entry: {e}");
@@ -366,12 +369,24 @@ fn file_loop(files: &[PathBuf], gap_s: f32, looped: bool, ring: &AudioRing, st: 
                 ring.push(chunk, Instant::now());
             }
         }
-        if !looped || !played_any {
+        if !played_any {
             st.running.store(false, Ordering::SeqCst);
-            if !played_any {
-                st.set_error(Some("no playable file in the playlist".into()));
-                log::error!("audio: no playable file in the playlist; animating idle");
+            st.set_error(Some("no playable file in the playlist".into()));
+            log::error!("audio: no playable file in the playlist; animating idle, trying again in {} s", backoff.as_secs());
+            sleep_unless_stopped(backoff, stop);
+            if stop.load(Ordering::SeqCst) {
+                return;
             }
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+            next = Instant::now();
+            continue;
+        }
+        if backoff > Duration::from_secs(1) {
+            log::info!("audio: the playlist plays again");
+            backoff = Duration::from_secs(1);
+        }
+        if !looped {
+            st.running.store(false, Ordering::SeqCst);
             return;
         }
     }

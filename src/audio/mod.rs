@@ -62,7 +62,12 @@ pub struct FrameFeatures {
 /// Reads a WAV file (PCM 8/16/24/32-bit or float, any rate, any channel count) into a `Speech`.
 /// More than two channels are mixed down to mono for muxing as well.
 pub fn read_wav(path: &Path) -> Result<Speech> {
-    let w = wav::read(path)?;
+    read_wav_limited(path, wav::FILE_LIMITS)
+}
+
+/// `read_wav` within `limits` (the daemon's playlist uses `wav::LIVE_LIMITS`).
+pub fn read_wav_limited(path: &Path, limits: wav::Limits) -> Result<Speech> {
+    let w = wav::read_limited(path, limits)?;
     let speech = speech_from_samples(w.samples, w.rate, w.channels);
     if speech.mono16k.is_empty() {
         return Err(Error::Audio { path: path.to_path_buf(), message: "no audio samples".into() });

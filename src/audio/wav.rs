@@ -32,17 +32,48 @@ fn u32le(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
+/// How much audio a WAV may hold, checked from its header before anything is decoded.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Longest audio, in seconds.
+    pub max_s: f64,
+    /// Most decoded samples (all channels): 4 bytes each once decoded.
+    pub max_samples: usize,
+}
+
+/// Files given to `speakface render`: up to two hours.
+pub const FILE_LIMITS: Limits = Limits { max_s: 7200.0, max_samples: 400_000_000 };
+/// Live speech (the daemon's playlist, API uploads): up to 30 minutes a file, 600 MB decoded.
+pub const LIVE_LIMITS: Limits = Limits { max_s: 1800.0, max_samples: 150_000_000 };
+/// Lowest sample rate taken as speech.
+pub const MIN_RATE: u32 = 8000;
+
 /// Reads a WAV file from disk.
 pub fn read(path: &Path) -> Result<Wav> {
+    read_limited(path, FILE_LIMITS)
+}
+
+/// Reads a WAV file from disk within `limits`; anything but a regular file (a device, a FIFO) is
+/// refused before it is opened for reading.
+pub fn read_limited(path: &Path, limits: Limits) -> Result<Wav> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => return Err(err(path, "not a regular file (a device, FIFO or folder cannot be speech)")),
+        _ => {}
+    }
     let bytes = std::fs::read(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => err(path, "file not found"),
         _ => err(path, format!("cannot read: {e}")),
     })?;
-    parse(&bytes).map_err(|m| err(path, m))
+    parse_limited(&bytes, limits).map_err(|m| err(path, m))
 }
 
 /// Parses WAV bytes; the error is a one-line description without the path.
 pub fn parse(b: &[u8]) -> std::result::Result<Wav, String> {
+    parse_limited(b, FILE_LIMITS)
+}
+
+/// Parses WAV bytes within `limits` (checked from the header, before decoding).
+pub fn parse_limited(b: &[u8], limits: Limits) -> std::result::Result<Wav, String> {
     if b.is_empty() {
         return Err("file is empty (0 bytes)".into());
     }
@@ -83,6 +114,7 @@ pub fn parse(b: &[u8]) -> std::result::Result<Wav, String> {
             let declared = if size == 0 || size == u32::MAX as usize { available } else { size };
             let truncated = declared > available;
             let data = &b[body..body + declared.min(available)];
+            check_size(data.len(), channels, rate, bits, limits)?;
             let samples = decode(data, format, channels, rate, bits)?;
             return Ok(Wav { samples, rate, channels, truncated });
         }
@@ -95,12 +127,70 @@ pub fn parse(b: &[u8]) -> std::result::Result<Wav, String> {
     }
 }
 
+/// The header's rate and the data's size against `limits`, before any sample is decoded.
+fn check_size(bytes: usize, channels: u16, rate: u32, bits: u16, limits: Limits) -> std::result::Result<(), String> {
+    if channels == 0 {
+        return Err("fmt chunk says 0 channels".into());
+    }
+    if !(MIN_RATE..=768_000).contains(&rate) {
+        return Err(format!("sample rate {rate} Hz is not a speech rate ({MIN_RATE} to 768000 Hz)"));
+    }
+    let width = (bits as usize).div_ceil(8).max(1);
+    let samples = bytes / width;
+    let secs = (samples / channels as usize) as f64 / rate as f64;
+    if secs > limits.max_s {
+        return Err(format!("{secs:.0} s of audio is longer than the {:.0} s allowed", limits.max_s));
+    }
+    if samples > limits.max_samples {
+        return Err(format!("{samples} samples are more than the {} allowed (fewer channels or a lower rate)", limits.max_samples));
+    }
+    Ok(())
+}
+
+/// Checks a WAV's header without decoding: `head` is the file's first bytes (64 KiB is plenty),
+/// `file_len` its whole size. The same errors as `parse_limited` for the header's faults.
+pub fn check_header(head: &[u8], file_len: u64, limits: Limits) -> std::result::Result<(), String> {
+    if file_len == 0 {
+        return Err("file is empty (0 bytes)".into());
+    }
+    if head.len() < 12 || &head[0..4] != b"RIFF" || &head[8..12] != b"WAVE" {
+        return Err("not a WAV file (no RIFF/WAVE header); convert it with `sox IN -b 16 OUT.wav`".into());
+    }
+    let mut at = 12;
+    let mut fmt: Option<(u16, u16, u32, u16)> = None;
+    while at + 8 <= head.len() {
+        let id = &head[at..at + 4];
+        let size = u32le(head, at + 4) as usize;
+        let body = at + 8;
+        if id == b"fmt " {
+            if size < 16 || body + 16 > head.len() {
+                return Err("fmt chunk is too short".into());
+            }
+            let mut format = u16le(head, body);
+            if format == FORMAT_EXTENSIBLE && size >= 40 && body + 26 <= head.len() {
+                format = u16le(head, body + 24);
+            }
+            fmt = Some((format, u16le(head, body + 2), u32le(head, body + 4), u16le(head, body + 14)));
+        } else if id == b"data" {
+            let (format, channels, rate, bits) = fmt.ok_or("data chunk comes before the fmt chunk")?;
+            if !matches!((format, bits), (FORMAT_PCM, 8 | 16 | 24 | 32) | (FORMAT_FLOAT, 32 | 64)) {
+                return Err(format!("WAV codec 0x{format:04x} with {bits}-bit samples is not supported; convert to 16-bit PCM"));
+            }
+            let available = (file_len as usize).saturating_sub(body);
+            let declared = if size == 0 || size == u32::MAX as usize { available } else { size };
+            return check_size(declared.min(available), channels, rate, bits, limits);
+        }
+        at = body.saturating_add(size).saturating_add(size & 1);
+    }
+    Err("no data chunk within the first 64 KiB; the file holds no audio".into())
+}
+
 fn decode(data: &[u8], format: u16, channels: u16, rate: u32, bits: u16) -> std::result::Result<Vec<f32>, String> {
     if channels == 0 {
         return Err("fmt chunk says 0 channels".into());
     }
-    if !(1000..=768_000).contains(&rate) {
-        return Err(format!("sample rate {rate} Hz is not a speech rate"));
+    if !(MIN_RATE..=768_000).contains(&rate) {
+        return Err(format!("sample rate {rate} Hz is not a speech rate ({MIN_RATE} to 768000 Hz)"));
     }
     let width = match (format, bits) {
         (FORMAT_PCM, 8 | 16 | 24 | 32) | (FORMAT_FLOAT, 32 | 64) => bits as usize / 8,
@@ -201,5 +291,22 @@ mod tests {
         assert!(parse(&wav_bytes(1, 1, 16000, 12, &[0; 8])).unwrap_err().contains("12-bit"));
         let header_only = &wav_bytes(1, 1, 16000, 16, &[0; 8])[..20];
         assert!(parse(header_only).is_err());
+    }
+
+    /// A 20 MB 8-bit WAV at 1000 Hz (5.5 hours) once took 1.5 GB and stalled the API: refused from
+    /// its header, before decoding.
+    #[test]
+    fn low_rates_and_long_files_are_refused_from_the_header() {
+        let slow = wav_bytes(1, 1, 1000, 8, &[128; 4000]);
+        assert!(parse(&slow).unwrap_err().contains("1000 Hz"), "{}", parse(&slow).unwrap_err());
+        let mut long = wav_bytes(1, 1, 8000, 8, &[128; 16]);
+        // The data chunk claims 20 MB (streaming writers' 0xFFFFFFFF means "to the end").
+        let n = long.len();
+        long[n - 20..n - 16].copy_from_slice(&(20_000_000u32).to_le_bytes());
+        long.extend(std::iter::repeat_n(128u8, 20_000_000 - 16));
+        let e = parse_limited(&long, LIVE_LIMITS).unwrap_err();
+        assert!(e.contains("2500 s") && e.contains("1800 s"), "{e}");
+        let small = Limits { max_s: 1000.0, max_samples: 10 };
+        assert!(parse_limited(&wav_bytes(1, 2, 16000, 16, &[0; 64]), small).unwrap_err().contains("32 samples"));
     }
 }

@@ -9,26 +9,36 @@
 //! | `PUT /v1/portrait` | a JPEG/PNG portrait; analysed, swapped in, kept, saved in the config |
 //! | `POST /v1/portrait/camera` | a still from `camera.device` as the portrait (JSON `{"consent_by": …, "name": …}`) |
 //! | `POST /v1/speech` | a WAV to speak now |
+//! | `DELETE /v1/speech` | drop the speech queued through the API |
 //! | `POST /v1/say` | text (plain, or JSON `{"text": …, "voice": …}`) spoken through the TTS engine |
 //! | `GET /v1/snapshot.png` | the next frame as PNG |
 //! | `GET /metrics` | Prometheus text |
 //!
-//! Errors are JSON `{"error": "one line"}` with 400 (bad request), 401 (token), 413 (too big),
-//! 422 (valid but not applicable; the old config runs on), 429 (too many failed logins, or the
-//! speech queue is full), 503 (the engine is not answering).
+//! Errors are JSON `{"error": "one line"}` with 400 (bad request), 401 (token), 403 (a key only
+//! the config file may change, or a path outside the daemon's folders), 408 (the body came too
+//! slowly), 413 (too big), 422 (valid but not applicable; the old config runs on), 429 (too many
+//! failed logins past the limit, the speech queue is full, or text-to-speech is busy), 503 (the
+//! engine is not answering), 507 (the audit log cannot be written: changes wait until it can).
+//!
+//! The server is hyper's HTTP/1 connection driven by our own accept loop, so that nothing on the
+//! network can starve the daemon: a connection must send its request head within 10 s and its
+//! body within 60 s, an idle keep-alive connection is closed after 30 s, and at most
+//! `MAX_CONNECTIONS` are open (`MAX_PER_ADDRESS` from one address); past a cap the oldest idle
+//! connection (no request in progress) is closed to make room, or the new one is refused.
 
-use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
-use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Extension, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -45,7 +55,27 @@ struct Api {
     engine: mpsc::Sender<EngineMsg>,
     reloader: mpsc::Sender<Change>,
     guard: Arc<Guard>,
+    /// Text-to-speech processes allowed at once.
+    tts_jobs: Arc<tokio::sync::Semaphore>,
+    trusted_proxies: Arc<Vec<IpAddr>>,
+    max_body: usize,
 }
+
+/// The client a request is from: the peer, or the `X-Forwarded-For` address a trusted proxy
+/// names.
+#[derive(Clone, Copy, Debug)]
+struct Client(IpAddr);
+
+/// Most API connections open at once, and from one address.
+pub const MAX_CONNECTIONS: usize = 256;
+pub const MAX_PER_ADDRESS: usize = 32;
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Text-to-speech processes at once; more `say` requests get 429.
+pub const MAX_TTS_JOBS: usize = 2;
+/// Longest speech one request may queue (the queue holds `SPEECH_QUEUE_MAX_S` in all).
+const UPLOAD_LIMITS: audio::wav::Limits = audio::wav::Limits { max_s: super::SPEECH_QUEUE_MAX_S, max_samples: 30_000_000 };
 
 /// The running API server; dropping it shuts it down.
 pub struct ApiServer {
@@ -86,18 +116,31 @@ pub fn start(cfg: &Config, shared: Arc<Shared>, engine: mpsc::Sender<EngineMsg>,
     listener.set_nonblocking(true).map_err(|e| Error::Other(format!("api.listen {addr}: {e}")))?;
     let local = listener.local_addr().map_err(|e| Error::Other(format!("api.listen {addr}: {e}")))?;
 
-    let api = Api { shared, engine, reloader, guard: Arc::new(Guard::new(token_file, cfg.api.max_auth_failures_per_min)) };
+    let trusted: Vec<IpAddr> = cfg.api.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect();
+    let max_body = cfg.api.max_upload_mb as usize * 1024 * 1024;
+    let api = Api {
+        shared,
+        engine,
+        reloader,
+        guard: Arc::new(Guard::new(token_file, cfg.api.max_auth_failures_per_min)),
+        tts_jobs: Arc::new(tokio::sync::Semaphore::new(MAX_TTS_JOBS)),
+        trusted_proxies: Arc::new(trusted),
+        max_body,
+    };
     let app = Router::new()
         .route("/v1/status", get(status))
         .route("/v1/config", get(get_config).put(put_config))
         .route("/v1/portrait", put(put_portrait))
         .route("/v1/portrait/camera", post(camera_portrait))
-        .route("/v1/speech", post(post_speech))
+        .route("/v1/speech", post(post_speech).delete(delete_speech))
         .route("/v1/say", post(post_say))
         .route("/v1/snapshot.png", get(snapshot))
         .route("/metrics", get(metrics))
+        // Runs after authentication (layers wrap outwards): only a client with the token gets
+        // its body read, and state changes wait for a writable audit log.
+        .route_layer(middleware::from_fn_with_state(api.clone(), read_body))
         .route_layer(middleware::from_fn_with_state(api.clone(), authenticate))
-        .layer(DefaultBodyLimit::max(cfg.api.max_upload_mb as usize * 1024 * 1024))
+        .layer(DefaultBodyLimit::max(max_body))
         .with_state(api);
 
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -121,14 +164,7 @@ pub fn start(cfg: &Config, shared: Arc<Shared>, engine: mpsc::Sender<EngineMsg>,
                     }
                 };
                 let _ = started_tx.send(Ok(()));
-                let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                    .with_graceful_shutdown(async move {
-                        let _ = rx.await;
-                    })
-                    .await;
-                if let Err(e) = served {
-                    log::error!("api: server stopped: {e}");
-                }
+                accept_loop(listener, app, rx).await;
             });
         })
         .map_err(|e| Error::Other(format!("cannot start the API thread: {e}")))?;
@@ -139,6 +175,124 @@ pub fn start(cfg: &Config, shared: Arc<Shared>, engine: mpsc::Sender<EngineMsg>,
     }
     log::info!("api: listening on http://{local}");
     Ok(ApiServer { addr: local, shutdown: Some(tx), thread: Some(thread) })
+}
+
+/// One open connection, as the accept loop sees it.
+struct Conn {
+    id: u64,
+    ip: IpAddr,
+    opened: Instant,
+    /// Requests in progress (a connection with none may be closed to make room).
+    busy: Arc<AtomicUsize>,
+    close: Arc<tokio::sync::Notify>,
+}
+
+#[derive(Default)]
+struct Conns {
+    open: Mutex<Vec<Conn>>,
+    next_id: AtomicU64,
+}
+
+impl Conns {
+    /// Makes room for a connection from `ip`: past a cap, closes the oldest idle connection (of
+    /// that address for the per-address cap); None when there is none to close.
+    fn admit(&self, ip: IpAddr) -> Option<(u64, Arc<AtomicUsize>, Arc<tokio::sync::Notify>)> {
+        let mut open = lock(&self.open);
+        for (cap, same_ip) in [(MAX_PER_ADDRESS, true), (MAX_CONNECTIONS, false)] {
+            let n = open.iter().filter(|c| !same_ip || c.ip == ip).count();
+            if n >= cap {
+                let victim = open
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| (!same_ip || c.ip == ip) && c.busy.load(Ordering::SeqCst) == 0)
+                    .min_by_key(|(_, c)| c.opened)
+                    .map(|(i, _)| i)?;
+                let c = open.swap_remove(victim);
+                c.close.notify_one();
+            }
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (busy, close) = (Arc::new(AtomicUsize::new(0)), Arc::new(tokio::sync::Notify::new()));
+        open.push(Conn { id, ip, opened: Instant::now(), busy: busy.clone(), close: close.clone() });
+        Some((id, busy, close))
+    }
+
+    fn release(&self, id: u64) {
+        lock(&self.open).retain(|c| c.id != id);
+    }
+}
+
+async fn accept_loop(listener: tokio::net::TcpListener, app: Router, mut shutdown: tokio::sync::oneshot::Receiver<()>) {
+    let conns = Arc::new(Conns::default());
+    let mut last_error_log: Option<Instant> = None;
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut shutdown => break,
+            a = listener.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file handles, most likely: wait a little rather than spin, say so once
+                // a minute.
+                if last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                    log::error!("api: cannot accept a connection: {e}");
+                    last_error_log = Some(Instant::now());
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Some((id, busy, close)) = conns.admit(peer.ip()) else {
+            drop(stream); // every connection at the cap is busy: refuse this one
+            continue;
+        };
+        let conns = conns.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            serve_connection(stream, peer, app, busy, close).await;
+            conns.release(id);
+        });
+    }
+}
+
+async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, app: Router, busy: Arc<AtomicUsize>, close: Arc<tokio::sync::Notify>) {
+    let last_done = Arc::new(Mutex::new(Instant::now()));
+    let (b, done) = (busy.clone(), last_done.clone());
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        let mut app = app.clone();
+        let (b, done) = (b.clone(), done.clone());
+        b.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let r = tower_service::Service::call(&mut app, req.map(axum::body::Body::new)).await;
+            *lock(&done) = Instant::now();
+            b.fetch_sub(1, Ordering::SeqCst);
+            r
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).max_buf_size(64 * 1024);
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let mut closing_since: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = close.notified() => return, // dropped to make room: the socket closes
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                let idle = busy.load(Ordering::SeqCst) == 0 && lock(&last_done).elapsed() >= IDLE_TIMEOUT;
+                match closing_since {
+                    None if idle => {
+                        conn.as_mut().graceful_shutdown();
+                        closing_since = Some(Instant::now());
+                    }
+                    Some(t) if t.elapsed() > Duration::from_secs(5) => return,
+                    _ => {}
+                }
+            }
+        }
+    }
 }
 
 fn error(status: StatusCode, msg: impl AsRef<str>) -> Response {
@@ -152,27 +306,74 @@ fn rejection(r: BytesRejection) -> Response {
     error(status, msg)
 }
 
-async fn authenticate(State(api): State<Api>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request, next: Next) -> Response {
+/// The client's address: the peer's, or for a peer in `api.trusted_proxies` the last address of
+/// its `X-Forwarded-For` that is not itself a trusted proxy (what the nearest proxy saw).
+fn client_ip(api: &Api, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    if !api.trusted_proxies.contains(&peer) {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .find(|a| !api.trusted_proxies.contains(a))
+        .unwrap_or(peer)
+}
+
+async fn authenticate(State(api): State<Api>, ConnectInfo(peer): ConnectInfo<SocketAddr>, mut req: Request, next: Next) -> Response {
     api.shared.api_requests.fetch_add(1, Ordering::Relaxed);
+    let ip = client_ip(&api, peer.ip(), req.headers());
     let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    match api.guard.check(peer.ip(), given) {
-        Verdict::Ok => next.run(req).await,
+    let verdict = api.guard.check(ip, given);
+    if verdict == Verdict::Ok {
+        req.extensions_mut().insert(Client(ip));
+        return next.run(req).await;
+    }
+    api.shared.auth_failures.fetch_add(1, Ordering::Relaxed);
+    let what = format!("{} {}: {} token", req.method(), crate::config::clip(req.uri().path()), if given.is_some() { "wrong" } else { "no" });
+    match verdict {
         Verdict::Denied => {
-            api.shared.auth_failures.fetch_add(1, Ordering::Relaxed);
-            let what = format!("{} {}: {} token", req.method(), req.uri().path(), if given.is_some() { "wrong" } else { "no" });
-            log::warn!("api: refused {what} from {}", peer.ip());
-            api.shared.audit.record(&peer.ip().to_string(), "auth", "refused", &what);
+            log::warn!("api: refused {what} from {ip}");
+            api.shared.audit.record(&ip.to_string(), "auth", "refused", &what);
             let mut r = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
             r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
             r
         }
-        Verdict::Limited => {
-            api.shared.auth_failures.fetch_add(1, Ordering::Relaxed);
-            let mut r = error(StatusCode::TOO_MANY_REQUESTS, "too many failed authentications from this address; wait a minute");
+        _ => {
+            if verdict == Verdict::LimitReached {
+                log::warn!("api: too many failed authentications ({what} from {ip}); further failures get 429 for a minute");
+                api.shared.audit.record(&ip.to_string(), "auth.lockout", "limited", &format!("{what}; further failures are answered 429 and not recorded one by one for a minute (the right token still works)"));
+            }
+            let mut r = error(StatusCode::TOO_MANY_REQUESTS, "too many failed authentications; wait a minute");
             r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
             r
         }
     }
+}
+
+/// After authentication: a state-changing request waits for a writable audit log (507), and its
+/// body is read here, with an early 413 from `Content-Length` and a deadline for slow senders.
+async fn read_body(State(api): State<Api>, req: Request, next: Next) -> Response {
+    let changes = !matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD);
+    if changes && !api.shared.audit.ready() {
+        return error(StatusCode::INSUFFICIENT_STORAGE, format!("the audit log {} cannot be written (disk full?): changes are refused until it can", api.shared.audit.path().display()));
+    }
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > api.max_body as u64) {
+        return error(StatusCode::PAYLOAD_TOO_LARGE, "request body larger than api.max_upload_mb");
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, api.max_body)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => return error(StatusCode::PAYLOAD_TOO_LARGE, "request body larger than api.max_upload_mb"),
+        Err(_) => return error(StatusCode::REQUEST_TIMEOUT, format!("the request body did not arrive within {} s", BODY_TIMEOUT.as_secs())),
+    };
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
 }
 
 async fn status(State(api): State<Api>) -> Response {
@@ -254,7 +455,7 @@ async fn change(api: &Api, make: impl FnOnce(tokio::sync::oneshot::Sender<Outcom
     }
 }
 
-async fn put_config(State(api): State<Api>, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Result<Bytes, BytesRejection>) -> Response {
+async fn put_config(State(api): State<Api>, Extension(Client(ip)): Extension<Client>, body: Result<Bytes, BytesRejection>) -> Response {
     let body = match body {
         Ok(b) => b,
         Err(r) => return rejection(r),
@@ -263,11 +464,11 @@ async fn put_config(State(api): State<Api>, ConnectInfo(peer): ConnectInfo<Socke
         Ok(t) => t,
         Err(_) => return error(StatusCode::BAD_REQUEST, "the config is not UTF-8 text"),
     };
-    let who = peer.ip().to_string();
+    let who = ip.to_string();
     change(&api, |reply| Change::PutConfig { text, who, reply }).await
 }
 
-async fn put_portrait(State(api): State<Api>, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Result<Bytes, BytesRejection>) -> Response {
+async fn put_portrait(State(api): State<Api>, Extension(Client(ip)): Extension<Client>, body: Result<Bytes, BytesRejection>) -> Response {
     let body = match body {
         Ok(b) => b,
         Err(r) => return rejection(r),
@@ -275,11 +476,11 @@ async fn put_portrait(State(api): State<Api>, ConnectInfo(peer): ConnectInfo<Soc
     if body.is_empty() {
         return error(StatusCode::BAD_REQUEST, "no image in the request body");
     }
-    let who = peer.ip().to_string();
+    let who = ip.to_string();
     change(&api, |reply| Change::PutPortrait { bytes: body.to_vec(), who, reply }).await
 }
 
-async fn camera_portrait(State(api): State<Api>, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Result<Bytes, BytesRejection>) -> Response {
+async fn camera_portrait(State(api): State<Api>, Extension(Client(ip)): Extension<Client>, body: Result<Bytes, BytesRejection>) -> Response {
     let body = match body {
         Ok(b) => b,
         Err(r) => return rejection(r),
@@ -292,7 +493,7 @@ async fn camera_portrait(State(api): State<Api>, ConnectInfo(peer): ConnectInfo<
             Err(e) => return error(StatusCode::BAD_REQUEST, format!("the request body is not JSON {{\"consent_by\", \"name\", \"note\"}}: {e}")),
         }
     };
-    let who = peer.ip().to_string();
+    let who = ip.to_string();
     change(&api, |reply| Change::CameraPortrait { consent, who, reply }).await
 }
 
@@ -304,27 +505,51 @@ fn queue_speech(api: &Api, speech: &audio::Speech, who: &str, what: &str, detail
             api.shared.audit.record(who, what, "queued", &format!("{secs:.2} s; {detail}"));
             (StatusCode::ACCEPTED, Json(json!({ "queued_s": secs, "starts_in_s": waiting }))).into_response()
         }
-        Err(waiting) => error(
+        Err(waiting) => failed(
+            api,
+            who,
+            what,
             StatusCode::TOO_MANY_REQUESTS,
-            format!("speech queue full: {waiting:.1} s already waiting (at most {:.0} s)", super::SPEECH_QUEUE_MAX_S),
+            format!("speech queue full: {waiting:.1} s already waiting and {secs:.1} s more asked (at most {:.0} s; DELETE /v1/speech empties it)", super::SPEECH_QUEUE_MAX_S),
         ),
     }
 }
 
-async fn post_speech(State(api): State<Api>, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Result<Bytes, BytesRejection>) -> Response {
+/// A speech or say request that failed: audited, logged, answered.
+fn failed(api: &Api, who: &str, what: &str, status: StatusCode, msg: String) -> Response {
+    log::warn!("api: {what} from {who} failed: {msg}");
+    api.shared.audit.record(who, what, "failed", &msg);
+    error(status, msg)
+}
+
+async fn post_speech(State(api): State<Api>, Extension(Client(ip)): Extension<Client>, body: Result<Bytes, BytesRejection>) -> Response {
     let body = match body {
         Ok(b) => b,
         Err(r) => return rejection(r),
     };
-    let w = match audio::wav::parse(&body) {
-        Ok(w) => w,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("speech: {e}")),
+    let who = ip.to_string();
+    // Decoding and resampling take time on a long WAV: off the API's thread.
+    let decoded = tokio::task::spawn_blocking(move || {
+        audio::wav::parse_limited(&body, UPLOAD_LIMITS).map(|w| audio::speech_from_samples(w.samples, w.rate, w.channels))
+    })
+    .await;
+    let speech = match decoded {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return failed(&api, &who, "speech", StatusCode::BAD_REQUEST, format!("speech: {e}")),
+        Err(e) => return failed(&api, &who, "speech", StatusCode::INTERNAL_SERVER_ERROR, format!("speech: {e}")),
     };
-    let speech = audio::speech_from_samples(w.samples, w.rate, w.channels);
     if speech.mono16k.is_empty() {
-        return error(StatusCode::BAD_REQUEST, "speech: the WAV holds no samples");
+        return failed(&api, &who, "speech", StatusCode::BAD_REQUEST, "speech: the WAV holds no samples".into());
     }
-    queue_speech(&api, &speech, &peer.ip().to_string(), "speech", &format!("WAV {} Hz, {} channel(s)", speech.original_rate, speech.original_channels))
+    queue_speech(&api, &speech, &who, "speech", &format!("WAV {} Hz, {} channel(s)", speech.original_rate, speech.original_channels))
+}
+
+/// `DELETE /v1/speech`: drops what the API queued (the playlist or microphone goes on).
+async fn delete_speech(State(api): State<Api>, Extension(Client(ip)): Extension<Client>) -> Response {
+    let dropped = api.shared.speech.seconds();
+    api.shared.speech.clear();
+    api.shared.audit.record(&ip.to_string(), "speech.cancel", "ok", &format!("{dropped:.2} s of queued speech dropped"));
+    Json(json!({ "dropped_s": dropped })).into_response()
 }
 
 #[derive(serde::Deserialize)]
@@ -333,22 +558,26 @@ struct SayBody {
     voice: Option<String>,
 }
 
-async fn post_say(State(api): State<Api>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+async fn post_say(State(api): State<Api>, Extension(Client(ip)): Extension<Client>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let body = match body {
         Ok(b) => b,
         Err(r) => return rejection(r),
     };
+    let who = ip.to_string();
     let json_body = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/json"));
     let req = if json_body {
         match serde_json::from_slice::<SayBody>(&body) {
             Ok(b) => b,
-            Err(e) => return error(StatusCode::BAD_REQUEST, format!("say: not {{\"text\": …, \"voice\": …}}: {e}")),
+            Err(e) => return failed(&api, &who, "say", StatusCode::BAD_REQUEST, format!("say: not {{\"text\": …, \"voice\": …}}: {e}")),
         }
     } else {
         match String::from_utf8(body.to_vec()) {
             Ok(text) => SayBody { text, voice: None },
-            Err(_) => return error(StatusCode::BAD_REQUEST, "say: the text is not UTF-8"),
+            Err(_) => return failed(&api, &who, "say", StatusCode::BAD_REQUEST, "say: the text is not UTF-8".into()),
         }
+    };
+    let Ok(_permit) = api.tts_jobs.clone().try_acquire_owned() else {
+        return failed(&api, &who, "say", StatusCode::TOO_MANY_REQUESTS, format!("say: {MAX_TTS_JOBS} texts are being spoken into speech already; try again shortly"));
     };
     let tts = api.shared.config().tts;
     let SayBody { text, voice } = req;
@@ -356,12 +585,11 @@ async fn post_say(State(api): State<Api>, ConnectInfo(peer): ConnectInfo<SocketA
     let made = tokio::task::spawn_blocking(move || crate::tts::synthesize(&tts, &text, voice.as_deref())).await;
     let speech = match made {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) if e.starts_with("text to speech:") => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
-        Ok(Err(e)) => return error(StatusCode::BAD_REQUEST, format!("say: {e}")),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("say: {e}")),
+        Ok(Err(e)) if e.starts_with("text to speech:") => return failed(&api, &who, "say", StatusCode::INTERNAL_SERVER_ERROR, e),
+        Ok(Err(e)) => return failed(&api, &who, "say", StatusCode::BAD_REQUEST, format!("say: {e}")),
+        Err(e) => return failed(&api, &who, "say", StatusCode::INTERNAL_SERVER_ERROR, format!("say: {e}")),
     };
-    let shown: String = spoken.chars().take(200).collect();
-    queue_speech(&api, &speech, &peer.ip().to_string(), "say", &format!("text: {shown}"))
+    queue_speech(&api, &speech, &who, "say", &format!("text: {}", crate::config::clip(&spoken)))
 }
 
 async fn snapshot(State(api): State<Api>) -> Response {

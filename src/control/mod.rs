@@ -10,8 +10,10 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod guard;
 pub mod metrics;
 pub mod reload;
+pub mod remote;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};

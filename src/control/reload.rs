@@ -169,7 +169,17 @@ impl Worker {
         let old = self.shared.config();
         let ch = old.changes(&new);
         let portrait = lock(&self.shared.portrait).clone();
-        let restart_needed: Vec<String> = ch.restart_only.iter().map(|s| s.to_string()).collect();
+        // Name each restart-only key with its old and new value, for the reply and the audit log.
+        let restart_needed: Vec<String> = if ch.restart_only.is_empty() {
+            vec![]
+        } else {
+            super::remote::changed_keys(&old, &new)
+                .into_iter()
+                .filter(|k| ch.restart_only.iter().any(|s| k == s || k.starts_with(&format!("{s}."))))
+                .map(|k| format!("{k} ({} -> {})", key_value(&old, &k), key_value(&new, &k)))
+                .collect()
+        };
+        super::remote::check_files(&new).map_err(|e| rejected(422, e))?;
         if ch.none() {
             return Ok(Applied { changed: "nothing".into(), saved: false, restart_needed, portrait, note: None });
         }
@@ -251,11 +261,26 @@ impl Worker {
         }
     }
 
-    /// `PUT /v1/config`: validate, apply, then save atomically.
+    /// `PUT /v1/config`: validate, check what a remote client may change, apply, then save
+    /// atomically.
     fn put_config(&mut self, text: &str, who: &str) -> Outcome {
         let path = self.shared.config_path.clone();
         let name = path.clone().unwrap_or_else(|| PathBuf::from("request body"));
-        let outcome = Config::from_text(text, &name).map_err(|e| rejected(400, e.to_string())).and_then(|cfg| self.switch(cfg, who));
+        let outcome = Config::from_text(text, &name).map_err(|e| rejected(400, e.to_string())).and_then(|cfg| {
+            let running = self.shared.config();
+            let refused = super::remote::file_only(&super::remote::changed_keys(&running, &cfg));
+            if !refused.is_empty() {
+                return Err(rejected(
+                    403,
+                    format!(
+                        "{} can only be changed in the config file on the device, not through the API (README: \"Control API\", remote keys)",
+                        refused.join(", ")
+                    ),
+                ));
+            }
+            super::remote::check_paths(&running, &cfg, &super::remote::allowed_roots(&running)).map_err(|e| rejected(403, e))?;
+            self.switch(cfg, who)
+        });
         let outcome = outcome.map(|mut a| {
             self.save(&mut a, |p| write_atomic(p, text.as_bytes()).map(|_| text.to_string()).map_err(|e| e.to_string()));
             a
@@ -328,7 +353,9 @@ impl Worker {
                 None => std::fs::remove_file(&path),
             };
             match restored {
-                Ok(()) => self.shared.audit.record(who, "consent.remove", "ok", &format!("camera still sha256 {sha} was not used")),
+                Ok(()) => {
+                    self.shared.audit.record(who, "consent.remove", "ok", &format!("camera still sha256 {sha} was not used"));
+                }
                 Err(e) => log::error!("consent allowlist {}: cannot take back the unused camera still's entry: {e}", path.display()),
             }
         }
@@ -390,6 +417,7 @@ impl Worker {
             Ok(text) => {
                 self.known = Some(Sha256::digest(text.as_bytes()).into());
                 a.saved = true;
+                super::guard::saved_change(&self.shared.config(), &text);
             }
             Err(e) => {
                 log::error!("config {}: applied but cannot be saved: {e}", p.display());
@@ -408,10 +436,20 @@ impl Worker {
             }
             Err(r) => {
                 self.note(&format!("api {who}"), false, &r.error);
-                self.shared.audit.record(who, what, "rejected", &format!("{}; {detail}", r.error));
+                let result = if r.status == 403 { "refused" } else { "rejected" };
+                self.shared.audit.record(who, what, result, &format!("{}; {detail}", r.error));
             }
         }
     }
+}
+
+/// A config value by dotted key, as TOML text ("unset" when absent), bounded.
+fn key_value(cfg: &Config, key: &str) -> String {
+    let mut v = toml::Value::try_from(cfg).ok();
+    for part in key.split('.') {
+        v = v.and_then(|v| v.get(part).cloned());
+    }
+    v.map_or_else(|| "unset".to_string(), |v| crate::config::clip(&v.to_string()))
 }
 
 fn applied_text(a: &Applied) -> String {

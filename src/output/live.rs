@@ -159,6 +159,43 @@ struct RtspFeed {
     want_key: bool,
 }
 
+/// RTSP connections allowed beyond `max_sessions` (viewers connecting, OPTIONS/DESCRIBE probes).
+const RTSP_SPARE_CONNECTIONS: usize = 16;
+/// A connection that has not set up a session by then is closed.
+const CLIENT_SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// An RTSP connection the server watches.
+struct Watched {
+    client: gst::glib::WeakRef<rtsp::RTSPClient>,
+    since: std::time::Instant,
+    closed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Basic authentication from a file of `user:password` lines (`#` comments and blank lines
+/// ignored); each user gets the "viewer" role.
+fn rtsp_auth(file: &Path) -> Result<rtsp::RTSPAuth> {
+    let text = std::fs::read_to_string(file).map_err(|e| gst_err(format!("output.rtsp.auth_file {}: cannot read: {e}", file.display())))?;
+    let auth = rtsp::RTSPAuth::new();
+    let token = rtsp::RTSPToken::builder().field(rtsp::RTSP_TOKEN_MEDIA_FACTORY_ROLE, "viewer").build();
+    let mut users = 0;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((user, pass)) = line.split_once(':').filter(|(u, p)| !u.is_empty() && !p.is_empty()) else {
+            return Err(gst_err(format!("output.rtsp.auth_file {}: line {}: expected user:password", file.display(), n + 1)));
+        };
+        auth.add_basic(&rtsp::RTSPAuth::make_basic(user, pass), &token);
+        users += 1;
+    }
+    if users == 0 {
+        return Err(gst_err(format!("output.rtsp.auth_file {}: no user:password line", file.display())));
+    }
+    log::info!("rtsp: viewers log in ({users} user(s) in {})", file.display());
+    Ok(auth)
+}
+
 /// The RTSP server: its own GLib main loop on a thread; stops when dropped.
 pub struct RtspServer {
     main_loop: gst::glib::MainLoop,
@@ -192,15 +229,63 @@ impl RtspServer {
         let server = rtsp::RTSPServer::new();
         server.set_address(&addr.ip().to_string());
         server.set_service(&addr.port().to_string());
+        // Connections waiting to be accepted (the default, 5, makes a burst of half-open
+        // connections block new viewers in the kernel before our cap can close them).
+        server.set_backlog(128);
         let pool = rtsp::RTSPSessionPool::new();
         pool.set_max_sessions(r.max_sessions);
         server.set_session_pool(Some(&pool));
         let timeout = r.session_timeout_s;
+        // Connections are capped: past `max_clients`, the oldest connection that has no session
+        // (it never got as far as SETUP) is closed to make room, or the new one is; a connection
+        // without a session is closed after CLIENT_SETUP_TIMEOUT anyway. Half-open connections
+        // can then neither use up the process's file handles nor keep viewers out.
+        let max_clients = r.max_sessions as usize + RTSP_SPARE_CONNECTIONS;
+        let clients: Arc<Mutex<Vec<Watched>>> = Arc::default();
+        let cl = clients.clone();
+        let ctx_for_close = ctx.clone();
         server.connect_client_connected(move |_, client| {
             client.connect_new_session(move |_, session| session.set_timeout(timeout));
+            let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let c = closed.clone();
+            client.connect_closed(move |_| c.store(true, std::sync::atomic::Ordering::SeqCst));
+            let mut list = cl.lock().unwrap_or_else(|p| p.into_inner());
+            list.retain(|w| !w.closed.load(std::sync::atomic::Ordering::SeqCst) && w.client.upgrade().is_some());
+            let mut close = None;
+            if list.len() >= max_clients {
+                let idle = list.iter().enumerate().filter(|(_, w)| w.client.upgrade().is_some_and(|c| c.session_filter(None).is_empty())).min_by_key(|(_, w)| w.since).map(|(i, _)| i);
+                close = match idle {
+                    Some(i) => list.swap_remove(i).client.upgrade(),
+                    None => Some(client.clone()),
+                };
+            }
+            if close.as_ref() != Some(client) {
+                list.push(Watched { client: client.downgrade(), since: std::time::Instant::now(), closed });
+            }
+            if let Some(victim) = close {
+                log::warn!("rtsp: {max_clients} connections open; closing one that has no session");
+                // After this handler: the new client is attached to the loop only once it returns.
+                let src = gst::glib::source::idle_source_new(None, gst::glib::Priority::DEFAULT, move || {
+                    victim.close();
+                    gst::glib::ControlFlow::Break
+                });
+                src.attach(Some(&ctx_for_close));
+            }
         });
+        if let Some(file) = &r.auth_file {
+            server.set_auth(Some(&rtsp_auth(file)?));
+        }
         let factory = rtsp::RTSPMediaFactory::new();
         factory.set_shared(true);
+        if r.auth_file.is_some() {
+            // Logged-in viewers (the token rtsp_auth gives them) may see and start the stream.
+            factory.add_role_from_structure(
+                &gst::Structure::builder("viewer")
+                    .field(rtsp::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
+                    .field(rtsp::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
+                    .build(),
+            );
+        }
         // A viewer may SETUP only some streams (video-only recorders do). The payloader of a
         // stream nobody set up returns not-linked, which would stop the shared media for every
         // viewer; the `tee allow-not-linked=true` before each payloader turns that into OK.
@@ -257,11 +342,23 @@ impl RtspServer {
             .spawn(move || {
                 let res = ctx.with_thread_default(|| {
                     let id = server.attach(Some(&ctx));
-                    // Expired sessions (viewers that vanished without TEARDOWN) are removed here.
+                    // Expired sessions (viewers that vanished without TEARDOWN) are removed here,
+                    // and connections that never set up a session within CLIENT_SETUP_TIMEOUT
+                    // are closed.
                     let p = pool2.clone();
+                    let cl = clients.clone();
                     // On this loop's context (timeout_add_seconds would use the global one).
                     gst::glib::source::timeout_source_new_seconds(2, Some("rtsp-cleanup"), gst::glib::Priority::DEFAULT, move || {
                         p.cleanup();
+                        let mut list = cl.lock().unwrap_or_else(|p| p.into_inner());
+                        list.retain(|w| {
+                            let Some(c) = w.client.upgrade().filter(|_| !w.closed.load(std::sync::atomic::Ordering::SeqCst)) else { return false };
+                            if w.since.elapsed() > CLIENT_SETUP_TIMEOUT && c.session_filter(None).is_empty() {
+                                c.close();
+                                return false;
+                            }
+                            true
+                        });
                         gst::glib::ControlFlow::Continue
                     })
                     .attach(Some(&ctx));

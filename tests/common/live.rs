@@ -1,6 +1,7 @@
 //! The live daemon as a process (`speakface run`) and a real RTSP viewer, for the live and
 //! control-plane tests.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -40,12 +41,23 @@ impl Daemon {
             config += "\n[api]\nlisten = \"127.0.0.1:0\"\n";
         }
         std::fs::write(&cfg, config).unwrap();
+        Daemon::start_existing(dir, env)
+    }
+
+    /// Starts the daemon on the config file already in `dir` (a restart), appending to its log.
+    pub fn start_existing(dir: &Path, env: &[(&str, &str)]) -> Daemon {
+        let cfg = dir.join("speakface.toml");
         let log = dir.join("daemon.log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_speakface"));
         cmd.args(["run", "--config"]).arg(&cfg);
         cmd.env("SPEAKFACE_CACHE", dir.join("cache")).env("SPEAKFACE_STATS_S", "1");
         for (k, v) in env {
             cmd.env(k, v);
+        }
+        // Each run logs to a fresh daemon.log; an earlier run's is kept as daemon.log.1, .2, ….
+        if log.exists() {
+            let n = (1..).find(|i| !dir.join(format!("daemon.log.{i}")).exists()).unwrap();
+            std::fs::rename(&log, dir.join(format!("daemon.log.{n}"))).unwrap();
         }
         let child = cmd.stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
         Daemon { child, log }
@@ -186,5 +198,46 @@ impl Drop for Viewer {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
     }
+}
+
+/// The API's address, from the daemon's log line.
+pub fn api_url(d: &mut Daemon) -> String {
+    d.wait_log("api: listening on http://", Duration::from_secs(60));
+    let log = d.log();
+    let at = log.find("api: listening on http://").unwrap() + "api: listening on ".len();
+    log[at..].split_whitespace().next().unwrap().to_string()
+}
+
+/// One HTTP request: (status, body).
+pub fn http(method: &str, url: &str, token: Option<&str>, body: Option<(&str, &[u8])>) -> (u16, Vec<u8>) {
+    let mut r = ureq::request(method, url).timeout(Duration::from_secs(90));
+    if let Some(t) = token {
+        r = r.set("Authorization", &format!("Bearer {t}"));
+    }
+    let res = match body {
+        Some((ctype, b)) => r.set("Content-Type", ctype).send_bytes(b),
+        None => r.call(),
+    };
+    let resp = match res {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let code = resp.status();
+    let mut v = Vec::new();
+    resp.into_reader().read_to_end(&mut v).unwrap();
+    (code, v)
+}
+
+pub fn json(body: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
+}
+
+pub fn text(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).into_owned()
+}
+
+pub fn audit_lines(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("state/audit.log")).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 

@@ -105,8 +105,14 @@ api camera-ok -X POST -H 'Content-Type: application/json' \
 api status-camera http://127.0.0.1:8089/v1/status
 cp /tmp/sf/consent.toml "$out/consent-after.toml"
 cp /tmp/sf/speakface.toml "$out/speakface-after.toml"
-run v4l2-read-camera gst-launch-1.0 -q v4l2src device=/dev/video11 num-buffers=5 ! videoconvert ! video/x-raw,format=RGB \
-  ! pngenc compression-level=1 ! multifilesink location="$out/v4l2-camera-%02d.png"
+# The output may run seconds behind under emulation (11 fps, a backlog of frames): read it in
+# rounds for about 30 s and let the host look for the new portrait among them, rather than read
+# once right after the reply and hope.
+for r in 0 1 2 3 4 5 6 7; do
+  run v4l2-read-camera-$r gst-launch-1.0 -q v4l2src device=/dev/video11 num-buffers=3 ! videoconvert ! video/x-raw,format=RGB \
+    ! pngenc compression-level=1 ! multifilesink location="$out/v4l2-camera-$r-%02d.png"
+  sleep 3
+done
 
 step "the camera goes away: the request fails, the avatar goes on"
 kill $feed
