@@ -74,6 +74,38 @@ pub fn parse(b: &[u8]) -> std::result::Result<Wav, String> {
 
 /// Parses WAV bytes within `limits` (checked from the header, before decoding).
 pub fn parse_limited(b: &[u8], limits: Limits) -> std::result::Result<Wav, String> {
+    let h = header(b, b.len())?;
+    let data = &b[h.data_at..h.data_at + h.data_len];
+    check_size(data.len(), h.channels, h.rate, h.bits, limits)?;
+    let samples = decode(data, h.format, h.channels, h.bits)?;
+    Ok(Wav { samples, rate: h.rate, channels: h.channels, truncated: h.truncated })
+}
+
+/// Checks a WAV's header without decoding: `head` is the file's first bytes (64 KiB is plenty),
+/// `file_len` its whole size. The same errors as `parse_limited` for the header's faults.
+pub fn check_header(head: &[u8], file_len: u64, limits: Limits) -> std::result::Result<(), String> {
+    let h = header(head, file_len as usize)?;
+    if !matches!((h.format, h.bits), (FORMAT_PCM, 8 | 16 | 24 | 32) | (FORMAT_FLOAT, 32 | 64)) {
+        return Err(format!("WAV codec 0x{:04x} with {}-bit samples is not supported; convert to 16-bit PCM", h.format, h.bits));
+    }
+    check_size(h.data_len, h.channels, h.rate, h.bits, limits)
+}
+
+/// What the chunks before the samples say.
+struct Header {
+    format: u16,
+    channels: u16,
+    rate: u32,
+    bits: u16,
+    /// Where the samples start in the file, and how many bytes of them it holds.
+    data_at: usize,
+    data_len: usize,
+    /// The data chunk promised more than the file holds.
+    truncated: bool,
+}
+
+/// Walks the chunks of `b`, the first bytes of a file `total` bytes long, up to the data chunk.
+fn header(b: &[u8], total: usize) -> std::result::Result<Header, String> {
     if b.is_empty() {
         return Err("file is empty (0 bytes)".into());
     }
@@ -109,20 +141,18 @@ pub fn parse_limited(b: &[u8], limits: Limits) -> std::result::Result<Wav, Strin
             fmt = Some((format, channels, rate, bits));
         } else if id == b"data" {
             let (format, channels, rate, bits) = fmt.ok_or("data chunk comes before the fmt chunk")?;
-            let available = b.len() - body;
+            let available = total.saturating_sub(body);
             // 0 and 0xFFFFFFFF are what streaming writers leave when they never seek back.
             let declared = if size == 0 || size == u32::MAX as usize { available } else { size };
-            let truncated = declared > available;
-            let data = &b[body..body + declared.min(available)];
-            check_size(data.len(), channels, rate, bits, limits)?;
-            let samples = decode(data, format, channels, rate, bits)?;
-            return Ok(Wav { samples, rate, channels, truncated });
+            return Ok(Header { format, channels, rate, bits, data_at: body, data_len: declared.min(available), truncated: declared > available });
         }
         // Chunks are word-aligned: an odd size has one pad byte.
         at = body.saturating_add(size).saturating_add(size & 1);
     }
     match fmt {
+        None if b.len() < total => Err("no fmt chunk in the file's first bytes; the file is damaged".into()),
         None => Err("no fmt chunk; the file is damaged".into()),
+        Some(_) if b.len() < total => Err("no data chunk in the file's first bytes; the file holds no audio".into()),
         Some(_) => Err("no data chunk; the file holds no audio".into()),
     }
 }
@@ -147,51 +177,8 @@ fn check_size(bytes: usize, channels: u16, rate: u32, bits: u16, limits: Limits)
     Ok(())
 }
 
-/// Checks a WAV's header without decoding: `head` is the file's first bytes (64 KiB is plenty),
-/// `file_len` its whole size. The same errors as `parse_limited` for the header's faults.
-pub fn check_header(head: &[u8], file_len: u64, limits: Limits) -> std::result::Result<(), String> {
-    if file_len == 0 {
-        return Err("file is empty (0 bytes)".into());
-    }
-    if head.len() < 12 || &head[0..4] != b"RIFF" || &head[8..12] != b"WAVE" {
-        return Err("not a WAV file (no RIFF/WAVE header); convert it with `sox IN -b 16 OUT.wav`".into());
-    }
-    let mut at = 12;
-    let mut fmt: Option<(u16, u16, u32, u16)> = None;
-    while at + 8 <= head.len() {
-        let id = &head[at..at + 4];
-        let size = u32le(head, at + 4) as usize;
-        let body = at + 8;
-        if id == b"fmt " {
-            if size < 16 || body + 16 > head.len() {
-                return Err("fmt chunk is too short".into());
-            }
-            let mut format = u16le(head, body);
-            if format == FORMAT_EXTENSIBLE && size >= 40 && body + 26 <= head.len() {
-                format = u16le(head, body + 24);
-            }
-            fmt = Some((format, u16le(head, body + 2), u32le(head, body + 4), u16le(head, body + 14)));
-        } else if id == b"data" {
-            let (format, channels, rate, bits) = fmt.ok_or("data chunk comes before the fmt chunk")?;
-            if !matches!((format, bits), (FORMAT_PCM, 8 | 16 | 24 | 32) | (FORMAT_FLOAT, 32 | 64)) {
-                return Err(format!("WAV codec 0x{format:04x} with {bits}-bit samples is not supported; convert to 16-bit PCM"));
-            }
-            let available = (file_len as usize).saturating_sub(body);
-            let declared = if size == 0 || size == u32::MAX as usize { available } else { size };
-            return check_size(declared.min(available), channels, rate, bits, limits);
-        }
-        at = body.saturating_add(size).saturating_add(size & 1);
-    }
-    Err("no data chunk within the first 64 KiB; the file holds no audio".into())
-}
-
-fn decode(data: &[u8], format: u16, channels: u16, rate: u32, bits: u16) -> std::result::Result<Vec<f32>, String> {
-    if channels == 0 {
-        return Err("fmt chunk says 0 channels".into());
-    }
-    if !(MIN_RATE..=768_000).contains(&rate) {
-        return Err(format!("sample rate {rate} Hz is not a speech rate ({MIN_RATE} to 768000 Hz)"));
-    }
+/// Decodes the data chunk (its channel count and rate already checked by `check_size`).
+fn decode(data: &[u8], format: u16, channels: u16, bits: u16) -> std::result::Result<Vec<f32>, String> {
     let width = match (format, bits) {
         (FORMAT_PCM, 8 | 16 | 24 | 32) | (FORMAT_FLOAT, 32 | 64) => bits as usize / 8,
         (FORMAT_PCM | FORMAT_FLOAT, _) => return Err(format!("{bits}-bit samples are not supported")),

@@ -356,13 +356,10 @@ async fn authenticate(State(api): State<Api>, ConnectInfo(peer): ConnectInfo<Soc
     }
 }
 
-/// After authentication: a state-changing request waits for a writable audit log (507), and its
-/// body is read here, with an early 413 from `Content-Length` and a deadline for slow senders.
+/// After authentication: the body is read here, with an early 413 from `Content-Length` and a
+/// deadline for slow senders; then a state-changing request waits for a writable audit log (507).
 async fn read_body(State(api): State<Api>, req: Request, next: Next) -> Response {
     let changes = !matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD);
-    if changes && !api.shared.audit.ready() {
-        return error(StatusCode::INSUFFICIENT_STORAGE, format!("the audit log {} cannot be written (disk full?): changes are refused until it can", api.shared.audit.path().display()));
-    }
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > api.max_body as u64) {
         return error(StatusCode::PAYLOAD_TOO_LARGE, "request body larger than api.max_upload_mb");
@@ -373,6 +370,11 @@ async fn read_body(State(api): State<Api>, req: Request, next: Next) -> Response
         Ok(Err(_)) => return error(StatusCode::PAYLOAD_TOO_LARGE, "request body larger than api.max_upload_mb"),
         Err(_) => return error(StatusCode::REQUEST_TIMEOUT, format!("the request body did not arrive within {} s", BODY_TIMEOUT.as_secs())),
     };
+    // After the body is read: a reply sent while the client is still sending would reach it as
+    // a broken connection, not as the 507.
+    if changes && !api.shared.audit.ready() {
+        return error(StatusCode::INSUFFICIENT_STORAGE, format!("the audit log {} cannot be written (disk full?): changes are refused until it can", api.shared.audit.path().display()));
+    }
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
 }
 

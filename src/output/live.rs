@@ -164,6 +164,9 @@ const RTSP_SPARE_CONNECTIONS: usize = 16;
 /// A connection that has not set up a session by then is closed.
 const CLIENT_SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// When the connection cap was last logged.
+static CAP_LOGGED: Mutex<Option<std::time::Instant>> = Mutex::new(None);
+
 /// An RTSP connection the server watches.
 struct Watched {
     client: gst::glib::WeakRef<rtsp::RTSPClient>,
@@ -232,6 +235,12 @@ impl RtspServer {
         // Connections waiting to be accepted (the default, 5, makes a burst of half-open
         // connections block new viewers in the kernel before our cap can close them).
         server.set_backlog(128);
+        // Every client connection is served on this server's own loop (gst-rtsp-server's default
+        // pool serves them on a thread of its own): the connection cap and the set-up timeout
+        // below close clients from this loop, which is only safe on the thread that runs them.
+        let threads = rtsp::RTSPThreadPool::new();
+        threads.set_max_threads(0);
+        server.set_thread_pool(Some(&threads));
         let pool = rtsp::RTSPSessionPool::new();
         pool.set_max_sessions(r.max_sessions);
         server.set_session_pool(Some(&pool));
@@ -263,7 +272,13 @@ impl RtspServer {
                 list.push(Watched { client: client.downgrade(), since: std::time::Instant::now(), closed });
             }
             if let Some(victim) = close {
-                log::warn!("rtsp: {max_clients} connections open; closing one that has no session");
+                // Said once a minute at most (a flood would fill the log otherwise).
+                let now = std::time::Instant::now();
+                let mut said = CAP_LOGGED.lock().unwrap_or_else(|p| p.into_inner());
+                if said.is_none_or(|t| now.duration_since(t) > std::time::Duration::from_secs(60)) {
+                    log::warn!("rtsp: {max_clients} connections open; closing those that have no session to make room");
+                    *said = Some(now);
+                }
                 // After this handler: the new client is attached to the loop only once it returns.
                 let src = gst::glib::source::idle_source_new(None, gst::glib::Priority::DEFAULT, move || {
                     victim.close();
