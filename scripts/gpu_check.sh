@@ -6,24 +6,29 @@
 #       `speakface` and scripts/gpu_check/ (the models on the CPU and on CUDA, compared and timed)
 #       with `--features cuda`, and packs them into .gpu/ with what a GPU machine without
 #       GStreamer needs: the GStreamer libraries and the plugins `speakface bench` uses (x264enc,
-#       opusenc, the RTSP server and viewer, openh264dec for the viewer: libav is too large to
-#       carry), gst-plugin-scanner, and CUDA 12's libcudart (from the nvidia-cuda-runtime-cu12
+#       opusenc, the RTSP server and viewer; not gst-libav, whose libraries are too large to
+#       carry, so the bench's viewer counts the frames it receives instead of decoding them),
+#       gst-plugin-scanner, and CUDA 12's libcudart (from the nvidia-cuda-runtime-cu12
 #       wheel; see below). glibc, libstdc++ and the CUDA 13 libraries come from the GPU machine.
-#       All of it in .gpu/bundle.tar.gz (about 30 MB). CARGO_TARGET_DIR is honoured.
+#       All of it in .gpu/bundle.tar.gz (about 30 MB; `echo /.gpu/ >> .git/info/exclude` keeps it
+#       out of git). CARGO_TARGET_DIR is honoured.
 #
 #   scripts/gpu_check.sh run      on the GPU machine, in the repository root with .gpu/ in it:
-#       unpacks the bundle into /tmp/speakface-gpu, prints the machine and the CUDA libraries it has, then runs `speakface models --device
-#       cuda` and `--device cpu`, gpu_check, `speakface bench` with inference.device "cuda" and
-#       then "cpu" back to back, `speakface bench --stages`, and a GPU bilinear warp of a 512x512
-#       frame through PyTorch where python3 has torch. Everything goes to $OUT/log (OUT defaults
-#       to ./gpu-out), figures also to $OUT/*.json.
+#       unpacks the bundle into /tmp/speakface-gpu, prints the machine and the CUDA libraries it
+#       has, then runs `speakface models --device cuda` and `--device cpu`, gpu_check,
+#       `speakface bench` with inference.device "cuda" and then "cpu" back to back, `speakface
+#       bench --stages`, and a GPU bilinear warp of a 512x512 frame through PyTorch where
+#       python3 has torch. Everything goes to $OUT/log (OUT defaults to ./gpu-out), the figures
+#       also to $OUT/*.json. About 2.5 minutes on an H200 machine, half of it the first CUDA use
+#       compiling tract-cuda's kernels.
 #
 # Why CUDA 12's libcudart: tract-cuda 0.23.9 is built for the CUDA 12.2 API (feature cuda-12020)
-# and calls cudaGetDeviceProperties_v2, which CUDA 13's libcudart.so.13 no longer exports; the
-# other libraries it opens (libcublas, libnvrtc, libcudnn) export every name it calls in their
-# CUDA 13 builds, and the CUDA 13 driver runs CUDA 12 code. cudarc looks for libcudart.so,
-# libcublas.so, libnvrtc.so first, so a folder of links with those names, first on
-# LD_LIBRARY_PATH, decides which library each one is.
+# and calls cudaGetDeviceProperties_v2, which CUDA 13's libcudart.so.13 no longer exports. The
+# CUDA 13 builds of libcublas and libnvrtc export every name it calls (nm on the PyPI wheels
+# nvidia-cublas 13.10.0.20 and nvidia-cuda-nvrtc 13.5.37), cuDNN 9 has one API for both, and the
+# fields it reads from cudaDeviceProp (name, major, minor, totalGlobalMem) sit at the same
+# offsets in both layouts. cudarc tries libcudart.so, libcublas.so, libnvrtc.so, libcudnn.so
+# first, so a folder of links with those names, first on LD_LIBRARY_PATH, picks each library.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -34,16 +39,17 @@ bundle() {
     local tgt=${CARGO_TARGET_DIR:-$here/target}
     G=$(mktemp -d)
     cargo build --release --features cuda --bin speakface
-    # Its own crate, built against this checkout's lock file so it shares the build above.
+    # Its own crate, built against this checkout's lock file so that it shares the build above.
     cp -f Cargo.lock scripts/gpu_check/Cargo.lock
     (cd scripts/gpu_check && CARGO_TARGET_DIR=$tgt cargo build --release --features cuda)
+    rm -f scripts/gpu_check/Cargo.lock
     mkdir -p "$G/bin" "$G/lib" "$G/gst-plugins" "$G/libexec"
     cp "$tgt/release/speakface" "$tgt/release/gpu_check" "$G/bin/"
     strip "$G/bin/"*
     local gst=/usr/lib/x86_64-linux-gnu/gstreamer-1.0
     local p
     for p in app coreelements videoconvertscale x264 videoparsersbad audioconvert audioresample opus \
-        rtp rtpmanager rtsp udp openh264 playback typefindfunctions wavparse; do
+        rtp rtpmanager rtsp udp playback typefindfunctions wavparse; do
         cp "$gst/libgst$p.so" "$G/gst-plugins/"
     done
     cp /usr/lib/x86_64-linux-gnu/gstreamer1.0/gstreamer-1.0/gst-plugin-scanner "$G/libexec/"
@@ -92,13 +98,14 @@ find_lib() {
     for sp in $(env -u LD_LIBRARY_PATH python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null); do
         roots+=("$sp/nvidia")
     done
-    find "${roots[@]}" -name "$1" 2>/dev/null | head -n 1
+    local hit
+    hit=$(find "${roots[@]}" -name "$1" 2>/dev/null | head -n 1)
+    [ -z "$hit" ] && hit=$(timeout 20 find / \( -path /proc -o -path /sys \) -prune -o -name "$1" -print 2>/dev/null | head -n 1)
+    echo "$hit"
 }
 
 run_all() {
-    local out=${OUT:-$here/gpu-out}
-    mkdir -p "$out"
-    exec > >(tee -a "$out/log") 2>&1
+    local out=$1
     echo "== machine $(date -u +%FT%TZ)"
     uname -a
     grep -m1 'model name' /proc/cpuinfo
@@ -107,18 +114,24 @@ run_all() {
     nvidia-smi
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,power.limit --format=csv
     echo "== CUDA libraries here"
-    ldconfig -p | grep -E 'cuda|cublas|nvrtc|cudnn'
+    { ldconfig -p 2>/dev/null || /sbin/ldconfig -p; } | grep -E 'cuda|cublas|nvrtc|cudnn'
     timeout 20 find / \( -path /proc -o -path /sys \) -prune -o \( -name 'libcublas*' -o -name 'libnvrtc*' -o -name 'libcudnn.so*' -o -name 'libcudart*' \) -print 2>/dev/null | head -n 40
-    ls -d /usr/local/cuda*/include 2>/dev/null
+    ls -d /usr/local/cuda*/include /usr/local/cuda/include/cccl/cuda/std/cstdint 2>/dev/null
+    nvcc --version 2>/dev/null | tail -n 2
     rm -rf "$G"
     mkdir -p "$G"
     tar -xzf "$here/.gpu/bundle.tar.gz" -C "$G" || { echo "no bundle: run scripts/gpu_check.sh bundle first"; return 1; }
+    # The bench's daemon checks the bundled portrait against the shipped consent allowlist, which
+    # a binary outside the source tree finds as PREFIX/share/speakface/consent.toml.
+    mkdir -p "$G/share/speakface"
+    cp "$here/systemd/consent.toml" "$G/share/speakface/"
 
     local cublas nvrtc cudnn links=/tmp/speakface-cuda-links
     cublas=$(find_lib 'libcublas.so.13*')
     nvrtc=$(find_lib 'libnvrtc.so.13*')
     cudnn=$(find_lib 'libcudnn.so.9*')
     echo "using: cublas $cublas, nvrtc $nvrtc, cudnn $cudnn, cudart $G/lib/libcudart.so.12"
+    ls -laL $cublas $nvrtc $cudnn 2>&1
     rm -rf "$links"
     mkdir -p "$links"
     ln -s "$G/lib/libcudart.so.12" "$links/libcudart.so"
@@ -150,7 +163,7 @@ run_all() {
 
     echo "== speakface models --device cuda"
     local TIMEFORMAT="wall %R s"
-    time timeout 120 "$sf" models --device cuda
+    time RUST_BACKTRACE=1 timeout 120 "$sf" models --device cuda
     echo "rc $?"
     echo "== speakface models --device cpu"
     time timeout 60 "$sf" models --device cpu
@@ -160,7 +173,9 @@ run_all() {
     timeout 180 "$G/bin/gpu_check" --runs 20 --json "$out/gpu_check.json"
     local rc=$?
     echo "rc $rc"
-    if [ "$rc" = 1 ]; then
+    # 1: an output beyond its bound; 2: CUDA refused, the self-test's bound included. Once more
+    # without TF32 (cuBLAS and cuDNN may use it for float32 on Ampere and later), to tell.
+    if [ "$rc" = 1 ] || [ "$rc" = 2 ]; then
         echo "== gpu_check again with NVIDIA_TF32_OVERRIDE=0 (no TF32 in cuBLAS and cuDNN)"
         NVIDIA_TF32_OVERRIDE=0 timeout 180 "$G/bin/gpu_check" --runs 5 --json "$out/gpu_check_no_tf32.json"
         echo "rc $?"
@@ -177,9 +192,10 @@ run_all() {
     for dev in cuda cpu; do
         echo "== speakface bench --seconds 20, inference.device = \"$dev\""
         (sleep 18; echo "-- nvidia-smi during the $dev bench:"; nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv) &
+        local smi=$!
         SPEAKFACE_BOARDS=/tmp/speakface-boards-$dev timeout 100 "$sf" bench --seconds 20 --json > "$out/bench_$dev.json"
         echo "rc $?"
-        wait
+        wait "$smi"
         cat "$out/bench_$dev.json"
     done
 
@@ -244,6 +260,10 @@ PY
 
 case ${1:-} in
     bundle) bundle ;;
-    run) run_all ;;
+    run)
+        out=${OUT:-$here/gpu-out}
+        mkdir -p "$out"
+        run_all "$out" 2>&1 | tee -a "$out/log"
+        ;;
     *) echo "usage: scripts/gpu_check.sh bundle | run" >&2; exit 2 ;;
 esac
