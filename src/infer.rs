@@ -107,7 +107,13 @@ pub fn select_device(configured: &str, models_dir: &Path) -> DeviceChoice {
     if configured != "cuda" {
         return choice;
     }
-    match cuda_self_test(models_dir) {
+    // A CUDA library that lacks a function the binding calls (CUDA 13's runtime without
+    // cudaGetDeviceProperties_v2, say) makes cudarc panic: that is a fallback too, not a crash.
+    let tested = std::panic::catch_unwind(|| cuda_self_test(models_dir)).unwrap_or_else(|p| {
+        let what = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+        Err(format!("the CUDA libraries here do not fit this build (CUDA 12 API): {}", one_line(&what)))
+    });
+    match tested {
         Ok((rt, ms, diff)) => {
             choice.self_test_ms = Some(ms);
             choice.self_test_max_diff = Some(diff);

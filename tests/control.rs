@@ -7,7 +7,6 @@ use common::live::*;
 use common::*;
 
 use std::io::{Read, Write};
-use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
