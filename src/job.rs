@@ -55,13 +55,20 @@ pub struct RenderReport {
 
 /// Portrait analysis as configured: a landmarks file, or the models with the on-disk cache.
 pub fn analyze_portrait(cfg: &Config, portrait: &Path) -> Result<(image::RgbImage, FaceAnalysis)> {
-    let (img, bytes) = face::load_portrait(portrait)?;
+    let (_, bytes) = face::load_portrait(portrait)?;
+    analyze_portrait_bytes(cfg, portrait, &bytes)
+}
+
+/// `analyze_portrait` of bytes already read (the daemon hashes them for the consent check first:
+/// what is analysed is exactly what was checked, even if the file changes meanwhile).
+pub fn analyze_portrait_bytes(cfg: &Config, portrait: &Path, bytes: &[u8]) -> Result<(image::RgbImage, FaceAnalysis)> {
+    let img = face::decode_portrait(bytes, portrait)?;
     let analysis = match &cfg.portrait.landmarks {
         Some(file) => face::load_landmarks(file, &img)?,
         None => {
             let models = cfg.models_dir();
             let cache = if cfg.cache.enabled { cfg.cache.dir.clone().or_else(face::default_cache_dir) } else { None };
-            face::analyze_cached(&models, cache.as_deref(), &img, &bytes, portrait)?
+            face::analyze_cached(&models, cache.as_deref(), &img, bytes, portrait)?
         }
     };
     Ok((img, analysis))

@@ -198,15 +198,25 @@ pub struct Face {
 
 /// Analyses the configured portrait and builds its rig at the configured size (a second or so;
 /// run it beside the engine, never inside it).
+/// Largest portrait file the daemon reads.
+pub const MAX_PORTRAIT_BYTES: u64 = 64 << 20;
+
 pub fn build_face(cfg: &Config) -> Result<Face> {
     let path = cfg.portrait.image.clone().unwrap_or_else(job::default_portrait);
+    // Read once, bounded: these bytes are hashed for the consent check and then analysed, so a
+    // file swapped in between cannot be animated unchecked.
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    if size > MAX_PORTRAIT_BYTES {
+        return Err(Error::Image { path, message: format!("{} MB is larger than a portrait may be ({} MB)", size >> 20, MAX_PORTRAIT_BYTES >> 20) });
+    }
     let bytes = std::fs::read(&path).map_err(|e| Error::Image { path: path.clone(), message: format!("cannot read: {e}") })?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
     // Consent first: a portrait nobody agreed to is not even analysed.
-    let consent = provenance::check_consent(cfg, &path, &hex::encode(Sha256::digest(&bytes)))?;
-    let (img, analysis) = job::analyze_portrait(cfg, &path)?;
+    let consent = provenance::check_consent(cfg, &path, &sha256)?;
+    let (img, analysis) = job::analyze_portrait_bytes(cfg, &path, &bytes)?;
     let rig = Rig::build(&img, &analysis, cfg.video.width, cfg.video.height, cfg.motion.head_distance);
     let renderer = Renderer::new(&rig);
-    let portrait = PortraitInfo { path, sha256: hex::encode(Sha256::digest(&bytes)), width: img.width(), height: img.height() };
+    let portrait = PortraitInfo { path, sha256, width: img.width(), height: img.height() };
     Ok(Face { rig, renderer, portrait, consent })
 }
 

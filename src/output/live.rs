@@ -159,8 +159,8 @@ struct RtspFeed {
     want_key: bool,
 }
 
-/// RTSP connections allowed beyond `max_sessions` (viewers connecting, OPTIONS/DESCRIBE probes).
-const RTSP_SPARE_CONNECTIONS: usize = 16;
+/// RTSP connections without a session (viewers connecting, OPTIONS/DESCRIBE probes) at once.
+const CONNECTING_MAX: usize = 32;
 /// A connection that has not set up a session by then is closed.
 const CLIENT_SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -245,11 +245,11 @@ impl RtspServer {
         pool.set_max_sessions(r.max_sessions);
         server.set_session_pool(Some(&pool));
         let timeout = r.session_timeout_s;
-        // Connections are capped: past `max_clients`, the oldest connection that has no session
-        // (it never got as far as SETUP) is closed to make room, or the new one is; a connection
-        // without a session is closed after CLIENT_SETUP_TIMEOUT anyway. Half-open connections
-        // can then neither use up the process's file handles nor keep viewers out.
-        let max_clients = r.max_sessions as usize + RTSP_SPARE_CONNECTIONS;
+        // Connections that have not set up a session (a viewer in its first second, or a
+        // half-open connection) are capped: past CONNECTING_MAX of them, the oldest is closed to
+        // make room, and one is closed after CLIENT_SETUP_TIMEOUT anyway. Connections with a
+        // session are viewers, capped by `max_sessions` in the session pool. Half-open
+        // connections can then neither use up the process's file handles nor keep viewers out.
         let clients: Arc<Mutex<Vec<Watched>>> = Arc::default();
         let cl = clients.clone();
         let ctx_for_close = ctx.clone();
@@ -260,26 +260,27 @@ impl RtspServer {
             client.connect_closed(move |_| c.store(true, std::sync::atomic::Ordering::SeqCst));
             let mut list = cl.lock().unwrap_or_else(|p| p.into_inner());
             list.retain(|w| !w.closed.load(std::sync::atomic::Ordering::SeqCst) && w.client.upgrade().is_some());
-            let mut close = None;
-            if list.len() >= max_clients {
-                let idle = list.iter().enumerate().filter(|(_, w)| w.client.upgrade().is_some_and(|c| c.session_filter(None).is_empty())).min_by_key(|(_, w)| w.since).map(|(i, _)| i);
-                close = match idle {
-                    Some(i) => list.swap_remove(i).client.upgrade(),
-                    None => Some(client.clone()),
-                };
-            }
-            if close.as_ref() != Some(client) {
-                list.push(Watched { client: client.downgrade(), since: std::time::Instant::now(), closed });
-            }
-            if let Some(victim) = close {
+            let setting_up: Vec<(usize, std::time::Instant)> = list
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| w.client.upgrade().is_some_and(|c| c.session_filter(None).is_empty()))
+                .map(|(i, w)| (i, w.since))
+                .collect();
+            let victim = if setting_up.len() >= CONNECTING_MAX {
+                setting_up.iter().min_by_key(|(_, since)| *since).and_then(|&(i, _)| list.swap_remove(i).client.upgrade())
+            } else {
+                None
+            };
+            list.push(Watched { client: client.downgrade(), since: std::time::Instant::now(), closed });
+            if let Some(victim) = victim {
                 // Said once a minute at most (a flood would fill the log otherwise).
                 let now = std::time::Instant::now();
                 let mut said = CAP_LOGGED.lock().unwrap_or_else(|p| p.into_inner());
                 if said.is_none_or(|t| now.duration_since(t) > std::time::Duration::from_secs(60)) {
-                    log::warn!("rtsp: {max_clients} connections open; closing those that have no session to make room");
+                    log::warn!("rtsp: {CONNECTING_MAX} connections without a session; closing the oldest to make room");
                     *said = Some(now);
                 }
-                // After this handler: the new client is attached to the loop only once it returns.
+                // On this loop, after this handler, like gst-rtsp-server's own timeouts.
                 let src = gst::glib::source::idle_source_new(None, gst::glib::Priority::DEFAULT, move || {
                     victim.close();
                     gst::glib::ControlFlow::Break

@@ -1,5 +1,6 @@
-//! Video out through GStreamer. For now: the MP4 file writer (H.264 + AAC) used by
-//! `speakface render`, and an MP4 reader (decode to RGB frames) used by tests and `verify`.
+//! Video out through GStreamer: the MP4 file writer (H.264 + AAC) used by `speakface render`,
+//! the live outputs of the daemon (`live`: display, RTSP server, MP4 segments, V4L2), and an MP4
+//! reader (decode to RGB frames) used by tests and `verify`.
 
 mod decode;
 mod mp4;
