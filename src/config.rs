@@ -439,13 +439,7 @@ pub fn valid_voice(v: &str) -> bool {
 /// A value to quote back in an error, a log line or the audit log: at most 200 characters (a
 /// request must not be able to make the daemon write megabytes about it).
 pub fn clip(s: &str) -> String {
-    const MAX: usize = 200;
-    let n = s.chars().count();
-    if n <= MAX {
-        return s.to_string();
-    }
-    let head: String = s.chars().take(MAX).collect();
-    format!("{head}… ({} more characters)", n - MAX)
+    crate::error::cut(s, 200)
 }
 
 /// Writes `bytes` to `path` so that a reader sees the old file or the new one, never a part:

@@ -36,12 +36,15 @@ pub enum Error {
 /// Bounded (1000 characters): a message that quotes a request's value must not carry megabytes
 /// into a reply, the log or the audit log.
 pub fn one_line(s: &str) -> String {
-    const MAX: usize = 1000;
-    let line = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    let n = line.chars().count();
-    if n <= MAX {
-        return line;
+    cut(&s.split_whitespace().collect::<Vec<_>>().join(" "), 1000)
+}
+
+/// `s` cut to at most `max` characters, saying how many were left out.
+pub fn cut(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
     }
-    let head: String = line.chars().take(MAX).collect();
-    format!("{head}… ({} more characters)", n - MAX)
+    let head: String = s.chars().take(max).collect();
+    format!("{head}… ({} more characters)", n - max)
 }

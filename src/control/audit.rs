@@ -138,11 +138,7 @@ impl Audit {
     /// One record as one `write`; on failure or a short write the file is cut back to where the
     /// record began.
     fn append(&self, inner: &mut Inner, who: &str, what: &str, result: &str, detail: &str) -> bool {
-        let mut detail = crate::error::one_line(detail);
-        if detail.chars().count() > MAX_DETAIL {
-            let n = detail.chars().count();
-            detail = format!("{}… ({} more characters)", detail.chars().take(MAX_DETAIL).collect::<String>(), n - MAX_DETAIL);
-        }
+        let detail = crate::error::cut(&crate::error::one_line(detail), MAX_DETAIL);
         let e = Entry { time: super::now_text(), who: &crate::config::clip(who), what, result, detail: &detail };
         let mut line = serde_json::to_string(&e).unwrap_or_default();
         line.push('\n');

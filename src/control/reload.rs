@@ -173,10 +173,11 @@ impl Worker {
         let restart_needed: Vec<String> = if ch.restart_only.is_empty() {
             vec![]
         } else {
-            super::remote::changed_keys(&old, &new)
+            let shown = |v: Option<toml::Value>| v.map_or_else(|| "unset".to_string(), |v| crate::config::clip(&v.to_string()));
+            super::remote::changes(&old, &new)
                 .into_iter()
-                .filter(|k| ch.restart_only.iter().any(|s| k == s || k.starts_with(&format!("{s}."))))
-                .map(|k| format!("{k} ({} -> {})", key_value(&old, &k), key_value(&new, &k)))
+                .filter(|(k, _, _)| ch.restart_only.iter().any(|s| k == s || k.starts_with(&format!("{s}."))))
+                .map(|(k, was, now)| format!("{k} ({} -> {})", shown(was), shown(now)))
                 .collect()
         };
         super::remote::check_files(&new).map_err(|e| rejected(422, e))?;
@@ -441,15 +442,6 @@ impl Worker {
             }
         }
     }
-}
-
-/// A config value by dotted key, as TOML text ("unset" when absent), bounded.
-fn key_value(cfg: &Config, key: &str) -> String {
-    let mut v = toml::Value::try_from(cfg).ok();
-    for part in key.split('.') {
-        v = v.and_then(|v| v.get(part).cloned());
-    }
-    v.map_or_else(|| "unset".to_string(), |v| crate::config::clip(&v.to_string()))
 }
 
 fn applied_text(a: &Applied) -> String {

@@ -34,6 +34,12 @@ pub const FILE_ONLY: &[&str] = &[
 
 /// Every dotted key whose value differs between `a` and `b` (a key set in one only counts).
 pub fn changed_keys(a: &Config, b: &Config) -> Vec<String> {
+    changes(a, b).into_iter().map(|(k, _, _)| k).collect()
+}
+
+/// Every dotted key whose value differs between `a` and `b`, sorted, with its value in each
+/// (None: not set).
+pub fn changes(a: &Config, b: &Config) -> Vec<(String, Option<toml::Value>, Option<toml::Value>)> {
     fn flat(prefix: &str, v: &toml::Value, out: &mut std::collections::BTreeMap<String, toml::Value>) {
         match v {
             toml::Value::Table(t) if !prefix.ends_with("emotion") && !prefix.ends_with("gaze") => {
@@ -52,10 +58,10 @@ pub fn changed_keys(a: &Config, b: &Config) -> Vec<String> {
         flat("", &va, &mut fa);
         flat("", &vb, &mut fb);
     }
-    let mut keys: Vec<String> = fa.keys().chain(fb.keys()).filter(|k| fa.get(*k) != fb.get(*k)).cloned().collect();
+    let mut keys: Vec<&String> = fa.keys().chain(fb.keys()).filter(|k| fa.get(*k) != fb.get(*k)).collect();
     keys.sort();
     keys.dedup();
-    keys
+    keys.into_iter().map(|k| (k.clone(), fa.get(k).cloned(), fb.get(k).cloned())).collect()
 }
 
 /// The file-only keys among `changed`.
