@@ -111,13 +111,12 @@ impl Audit {
     /// record now. State-changing requests go ahead only when this is true.
     pub fn ready(&self) -> bool {
         let mut inner = super::lock(&self.inner);
-        if inner.gap.is_none() && free_bytes(&self.path).is_some_and(|f| f < MIN_FREE) {
+        if free_bytes(&self.path).is_some_and(|f| f < MIN_FREE) {
             // Nearly full: refuse the change now rather than make it and lose its record.
-            inner.gap = Some(Gap { since: super::now_text(), lost: 0 });
-            log::error!("audit log {}: the disk is full; state-changing API requests are refused (507) until it is not", self.path.display());
-            return false;
-        }
-        if inner.gap.is_some() && free_bytes(&self.path).is_some_and(|f| f < MIN_FREE) {
+            if inner.gap.is_none() {
+                inner.gap = Some(Gap { since: super::now_text(), lost: 0 });
+                log::error!("audit log {}: the disk is full; state-changing API requests are refused (507) until it is not", self.path.display());
+            }
             return false;
         }
         inner.gap.is_none() || self.close_gap(&mut inner)
