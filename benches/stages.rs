@@ -56,11 +56,11 @@ fn features(c: &mut Criterion) {
 
 fn audio2motion(c: &mut Criterion) {
     let x = speech_1s();
-    let dir = speakface::infer::default_models_dir();
+    let dir = speakface::util::dirs::default_models_dir();
     let mut g = c.benchmark_group("audio2motion_1s");
     g.sample_size(20);
     for name in ["audio2motion", "audio2motion_float"] {
-        let m = speakface::lipsync::LipModel::load_named(&dir, name).unwrap();
+        let m = speakface::mouth::model::LipModel::load_named(&dir, name).unwrap();
         let label = if name == "audio2motion" { "tract int8" } else { "peer: tract float" };
         g.bench_with_input(BenchmarkId::new(label, "25 frames"), &x, |b, x| b.iter(|| black_box(m.run(x, 25).unwrap())));
     }
@@ -70,10 +70,10 @@ fn audio2motion(c: &mut Criterion) {
 /// One streaming hop: the model's input is 4 mel frames and the carried state of its 4 dilated
 /// convolutions; the figure the ≤ 1 ms per 40 ms hop goal is about.
 fn audio2motion_hop(c: &mut Criterion) {
-    let dir = speakface::infer::default_models_dir();
+    let dir = speakface::util::dirs::default_models_dir();
     let speech = speech_1s();
-    let hop = speakface::lipsync::hops(&speech, 25)[10 * 320..11 * 320].to_vec();
-    let shapes = speakface::lipsync::input_shapes(1);
+    let hop = speakface::mouth::model::hops(&speech, 25)[10 * 320..11 * 320].to_vec();
+    let shapes = speakface::mouth::model::input_shapes(1);
     let states: Vec<Vec<f32>> = shapes[1..].iter().map(|s| vec![0.1; s.iter().product()]).collect();
     let mut inputs: Vec<&[f32]> = vec![&hop];
     inputs.extend(states.iter().map(Vec::as_slice));
@@ -97,21 +97,21 @@ fn audio2motion_hop(c: &mut Criterion) {
 fn face_analysis(c: &mut Criterion) {
     let mut cfg = Config::default();
     cfg.cache.enabled = false;
-    let portrait = speakface::job::default_portrait();
+    let portrait = speakface::util::dirs::default_portrait();
     let mut g = c.benchmark_group("face_analysis");
     g.sample_size(10);
     g.bench_function("speakface analyse default.jpg", |b| b.iter(|| black_box(speakface::job::analyze_portrait(&cfg, &portrait).unwrap())));
     g.finish();
 }
 
-fn rig(cfg: &Config, portrait: &Path) -> speakface::rig::Rig {
+fn rig(cfg: &Config, portrait: &Path) -> speakface::face::rig::Rig {
     let (img, analysis) = speakface::job::analyze_portrait(cfg, portrait).unwrap();
-    speakface::rig::Rig::build(&img, &analysis, 512, 512, 1.0)
+    speakface::face::rig::Rig::build(&img, &analysis, 512, 512, 1.0)
 }
 
 fn render(c: &mut Criterion) {
     let cfg = Config::default();
-    let rig = rig(&cfg, &speakface::job::default_portrait());
+    let rig = rig(&cfg, &speakface::util::dirs::default_portrait());
     let mut r = speakface::render::Renderer::new(&rig);
     let mut m = MotionFrame::default();
     for (p, v) in [("jawOpen", 0.4), ("mouthSmileLeft", 0.3), ("headYaw", 8.0), ("headPitch", -3.0)] {
@@ -137,7 +137,7 @@ fn render(c: &mut Criterion) {
 
 fn stamp(c: &mut Criterion) {
     let cfg = Config::default();
-    let frame = image::open(speakface::job::default_portrait()).unwrap().to_rgb8().into_raw();
+    let frame = image::open(speakface::util::dirs::default_portrait()).unwrap().to_rgb8().into_raw();
     let mut s = speakface::provenance::Stamp::new(&cfg, 512, 512);
     let mut buf = frame.clone();
     let mut g = c.benchmark_group("stamp_512");
@@ -158,7 +158,7 @@ fn stamp(c: &mut Criterion) {
 }
 
 fn encode(c: &mut Criterion) {
-    let frame = image::open(speakface::job::default_portrait()).unwrap().to_rgb8().into_raw();
+    let frame = image::open(speakface::util::dirs::default_portrait()).unwrap().to_rgb8().into_raw();
     let dir = std::env::temp_dir().join(format!("speakface-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut g = c.benchmark_group("encode_x264");

@@ -174,7 +174,7 @@ pub fn run(seconds: f64, lipsync: &str) -> Result<Report> {
     let dir = std::env::temp_dir().join(format!("speakface-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(berr)?;
     let port = free_port()?;
-    let speech = crate::job::default_speech();
+    let speech = crate::util::dirs::default_speech();
     let cfg = dir.join("bench.toml");
     std::fs::write(
         &cfg,
@@ -368,9 +368,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 pub fn stages(iters: usize) -> Result<Vec<StageRatio>> {
     use crate::motion_params::{MotionFrame, Param};
     let cfg = crate::config::Config::default();
-    let portrait = crate::job::default_portrait();
-    let (img, analysis) = crate::job::analyze_portrait(&cfg, &portrait)?;
-    let rig = crate::rig::Rig::build(&img, &analysis, 512, 512, 1.0);
+    let portrait = crate::util::dirs::default_portrait();
+    let (img, analysis) = crate::face::analyze_portrait(&cfg, &portrait)?;
+    let rig = crate::face::rig::Rig::build(&img, &analysis, 512, 512, 1.0);
     let mut renderer = crate::render::Renderer::new(&rig);
     let mut m = MotionFrame::default();
     for (p, v) in [("jawOpen", 0.4), ("mouthSmileLeft", 0.3), ("headYaw", 8.0), ("headPitch", -3.0)] {
@@ -382,10 +382,10 @@ pub fn stages(iters: usize) -> Result<Vec<StageRatio>> {
     let mut reference = Reference::new(frame.clone());
     let mut stamp = crate::provenance::Stamp::new(&cfg, 512, 512);
     let mut buf = frame.clone();
-    let speech = crate::audio::read_wav(&crate::job::default_speech())?;
+    let speech = crate::audio::read_wav(&crate::util::dirs::default_speech())?;
     let second = speech.mono16k[8000..24000].to_vec();
     let mut mel = crate::audio::mel::LogMel::new();
-    let lip = crate::lipsync::LipModel::load(&crate::infer::default_models_dir())?;
+    let lip = crate::mouth::LipModel::load(&crate::util::dirs::default_models_dir())?;
     let names = ["render_512", "label_watermark_512", "log_mel_1s", "audio2motion_int8_1s"];
     let mut times: Vec<Vec<f64>> = vec![vec![]; names.len()];
     let mut refs = vec![];

@@ -36,7 +36,7 @@ pub struct BoardInfo {
 
 /// Where the profiles are: `$SPEAKFACE_BOARDS`, the installed share folder, or the source tree's.
 pub fn profiles_dir() -> PathBuf {
-    crate::data_dir("SPEAKFACE_BOARDS", "board", Path::is_dir)
+    crate::util::dirs::data_dir("SPEAKFACE_BOARDS", "board", Path::is_dir)
 }
 
 /// Every profile in `dir`, by name; errors name the file.

@@ -2,10 +2,9 @@
 //! sha256 against `models/manifest.toml`, run it. Nothing else in the tree knows it is ONNX or tract.
 //! Not for: model-specific pre/post-processing (that lives with the stage that uses the model).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::runtime::{runtime_for_name, Runnable, Runtime};
 
@@ -35,12 +34,6 @@ struct Manifest {
     model: Vec<ManifestEntry>,
 }
 
-/// Where the models live: `$SPEAKFACE_MODELS`, else `<prefix>/share/speakface/models` next to an
-/// installed binary, else the source tree's `models/` (development and tests).
-pub fn default_models_dir() -> PathBuf {
-    crate::data_dir("SPEAKFACE_MODELS", "models", |d| d.join("manifest.toml").is_file())
-}
-
 fn model_err(name: &str, message: impl Into<String>) -> Error {
     Error::Model { name: name.to_string(), message: message.into() }
 }
@@ -57,10 +50,6 @@ pub fn manifest_entry(dir: &Path, name: &str) -> Result<ManifestEntry> {
         .into_iter()
         .find(|m| m.name == name)
         .ok_or_else(|| model_err(name, format!("not listed in {}", path.display())))
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 /// Which device the models of this process run on, decided once by [`select_device`] (the
@@ -92,24 +81,40 @@ pub const CUDA_BUILT_IN: bool = cfg!(feature = "cuda");
 /// Largest difference allowed between the self-test on the GPU and on the CPU.
 const SELF_TEST_BOUND: f32 = 1e-3;
 
+crate::choice! {
+    /// Where the models run (`inference.device`).
+    pub enum Device for "inference.device" {
+        Cpu = "cpu",
+        /// tract's CUDA backend (falls back to the CPU, and says why, where it cannot run).
+        Cuda = "cuda",
+    }
+}
+
+/// A model and input shapes to run once on the GPU and the CPU before the GPU is trusted.
+pub struct Probe<'a> {
+    pub model: &'a str,
+    pub shapes: &'a [Vec<usize>],
+}
+
 /// Chooses the device for every model loaded afterwards: "cpu", or "cuda" if this build has
-/// tract's CUDA backend, the CUDA libraries load and a real inference on the GPU (one hop of
-/// the float lip-sync model) gives the CPU's numbers within 1e-3. Otherwise the CPU, with the
+/// tract's CUDA backend, the CUDA libraries load and a real inference on the GPU (`probe`: the
+/// daemon and render give one hop of the float lip-sync model, `mouth::model::select_device`)
+/// gives the CPU's numbers within 1e-3. Otherwise the CPU, with the
 /// reason in `fallback`. Only the first call in a process decides; later calls report it.
-pub fn select_device(configured: &str, models_dir: &Path) -> DeviceChoice {
+pub fn select_device(configured: Device, models_dir: &Path, probe: &Probe) -> DeviceChoice {
     let mut choice = DeviceChoice {
-        configured: configured.to_string(),
+        configured: configured.as_str().to_string(),
         device: "cpu".into(),
         fallback: None,
         self_test_ms: None,
         self_test_max_diff: None,
     };
-    if configured != "cuda" {
+    if configured != Device::Cuda {
         return choice;
     }
     // A CUDA library that lacks a function the binding calls (CUDA 13's runtime without
     // cudaGetDeviceProperties_v2, say) makes cudarc panic: that is a fallback too, not a crash.
-    let tested = std::panic::catch_unwind(|| cuda_self_test(models_dir)).unwrap_or_else(|p| {
+    let tested = std::panic::catch_unwind(|| cuda_self_test(models_dir, probe)).unwrap_or_else(|p| {
         let what = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
         Err(format!("the CUDA libraries here do not fit this build (CUDA 12 API): {}", one_line(&what)))
     });
@@ -128,7 +133,7 @@ pub fn select_device(configured: &str, models_dir: &Path) -> DeviceChoice {
     choice
 }
 
-fn cuda_self_test(models_dir: &Path) -> std::result::Result<(&'static dyn Runtime, f64, f32), String> {
+fn cuda_self_test(models_dir: &Path, probe: &Probe) -> std::result::Result<(&'static dyn Runtime, f64, f32), String> {
     if !CUDA_BUILT_IN {
         return Err("this build has no CUDA backend (build with --features cuda)".into());
     }
@@ -137,17 +142,16 @@ fn cuda_self_test(models_dir: &Path) -> std::result::Result<(&'static dyn Runtim
         Ok(None) => return Err("tract's CUDA runtime is not registered in this build".into()),
         Err(e) => return Err(format!("CUDA is not usable here: {}", one_line(&format!("{e:#}")))),
     };
-    let name = "audio2motion_float";
-    let shapes = crate::lipsync::input_shapes(1);
+    let (name, shapes) = (probe.model, probe.shapes);
     let inputs: Vec<Vec<f32>> = shapes
         .iter()
         .enumerate()
         .map(|(k, s)| (0..s.iter().product::<usize>()).map(|i| ((i * 7 + k * 13) % 23) as f32 / 23.0 - 0.5).collect())
         .collect();
     let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
-    let cpu = Model::load_on(models_dir, name, Some(&shapes), None).and_then(|m| m.run(&refs)).map_err(|e| e.to_string())?;
+    let cpu = Model::load_on(models_dir, name, Some(shapes), None).and_then(|m| m.run(&refs)).map_err(|e| e.to_string())?;
     let t = std::time::Instant::now();
-    let gpu = Model::load_on(models_dir, name, Some(&shapes), Some(rt))
+    let gpu = Model::load_on(models_dir, name, Some(shapes), Some(rt))
         .and_then(|m| m.run(&refs))
         .map_err(|e| format!("the self-test inference on the GPU failed: {e}"))?;
     let ms = t.elapsed().as_secs_f64() * 1000.0;
@@ -197,7 +201,7 @@ impl Model {
         let path = dir.join(&entry.file);
         let bytes = std::fs::read(&path)
             .map_err(|e| model_err(name, format!("cannot read {}: {e}", path.display())))?;
-        let actual = sha256_hex(&bytes);
+        let actual = crate::util::hash::sha256_hex(&bytes);
         if !actual.eq_ignore_ascii_case(&entry.sha256) {
             return Err(model_err(
                 name,

@@ -7,29 +7,15 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::face::FaceAnalysis;
-use crate::lipsync::{self, LipModel};
+use crate::mouth::model::{self as lipsync, LipModel};
 use crate::motion::MotionTrack;
 use crate::motion_params::MotionFrame;
 use crate::output::{Mp4Settings, Mp4Writer};
 use crate::preview::ContactSheet;
 use crate::provenance::{self, Stamp};
 use crate::render::Renderer;
-use crate::rig::Rig;
+use crate::face::rig::Rig;
 use crate::{audio, face, motion, Error, Result};
-
-/// Where the bundled demo data lives: `$SPEAKFACE_ASSETS`, the installed share folder, or the
-/// source tree's `assets/`.
-pub fn assets_dir() -> PathBuf {
-    crate::data_dir("SPEAKFACE_ASSETS", "assets", Path::is_dir)
-}
-
-pub fn default_portrait() -> PathBuf {
-    assets_dir().join("portraits/default.jpg")
-}
-
-pub fn default_speech() -> PathBuf {
-    assets_dir().join("speech/demo.wav")
-}
 
 #[derive(Debug, Clone)]
 pub struct RenderJob {
@@ -53,27 +39,6 @@ pub struct RenderReport {
     pub analysis: FaceAnalysis,
 }
 
-/// Portrait analysis as configured: a landmarks file, or the models with the on-disk cache.
-pub fn analyze_portrait(cfg: &Config, portrait: &Path) -> Result<(image::RgbImage, FaceAnalysis)> {
-    let (_, bytes) = face::load_portrait(portrait)?;
-    analyze_portrait_bytes(cfg, portrait, &bytes)
-}
-
-/// `analyze_portrait` of bytes already read (the daemon hashes them for the consent check first:
-/// what is analysed is exactly what was checked, even if the file changes meanwhile).
-pub fn analyze_portrait_bytes(cfg: &Config, portrait: &Path, bytes: &[u8]) -> Result<(image::RgbImage, FaceAnalysis)> {
-    let img = face::decode_portrait(bytes, portrait)?;
-    let analysis = match &cfg.portrait.landmarks {
-        Some(file) => face::load_landmarks(file, &img)?,
-        None => {
-            let models = cfg.models_dir();
-            let cache = if cfg.cache.enabled { cfg.cache.dir.clone().or_else(face::default_cache_dir) } else { None };
-            face::analyze_cached(&models, cache.as_deref(), &img, bytes, portrait)?
-        }
-    };
-    Ok((img, analysis))
-}
-
 /// Fails early, before any work, when the output cannot be written where asked.
 fn check_output_path(out: &Path) -> Result<()> {
     let parent = match out.parent() {
@@ -94,7 +59,7 @@ fn check_output_path(out: &Path) -> Result<()> {
 pub fn speech_motion(cfg: &Config, mono16k: &[f32]) -> Result<Vec<MotionFrame>> {
     let fps = cfg.video.fps as f32;
     let settings = cfg.motion_settings();
-    let Some(model) = LipModel::configured(cfg)? else {
+    let Some(model) = LipModel::configured(cfg.motion.lipsync, &cfg.models_dir())? else {
         return Ok(motion::generate(&audio::frame_features(mono16k, fps), &settings));
     };
     let n = audio::frame_count(mono16k.len(), fps);
@@ -109,7 +74,7 @@ pub fn render(job: &RenderJob) -> Result<RenderReport> {
     let cfg = &job.config;
     let speech = audio::read_wav(&job.audio)?;
     let track = job.motion_track.as_deref().map(MotionTrack::load).transpose()?;
-    let (img, analysis) = analyze_portrait(cfg, &job.portrait)?;
+    let (img, analysis) = face::analyze_portrait(cfg, &job.portrait)?;
 
     let fps = cfg.video.fps;
     let mut frames = speech_motion(cfg, &speech.mono16k)?;
@@ -125,7 +90,7 @@ pub fn render(job: &RenderJob) -> Result<RenderReport> {
     let mut settings = Mp4Settings::new(cfg.video.width, cfg.video.height, fps);
     settings.video_bitrate_kbps = cfg.video.bitrate_kbps;
     let mut writer = Mp4Writer::create(&job.out, &settings, speech.original_rate, speech.original_channels)?;
-    writer.set_tags(&provenance::tags(cfg, &provenance::file_sha256(&job.portrait)?));
+    writer.set_tags(&provenance::tags(cfg, &crate::util::hash::file_sha256(&job.portrait)?));
     let mut stamp = Stamp::new(cfg, cfg.video.width, cfg.video.height);
     for (name, on) in [("label", cfg.provenance.label), ("watermark", cfg.provenance.watermark)] {
         if !on {
@@ -148,11 +113,19 @@ pub fn render(job: &RenderJob) -> Result<RenderReport> {
     } else {
         indicatif::ProgressBar::hidden()
     };
+    // `SPEAKFACE_FRAME_DIGEST=FILE`: the SHA-256 of every frame as handed to the encoder, one
+    // line each (the encoded file is not bit-reproducible; these are). For refactors that must
+    // not change a pixel: scripts/render-signature.sh compares two builds with it.
+    let mut digest = std::env::var_os("SPEAKFACE_FRAME_DIGEST").map(|_| String::new());
     for (n, m) in frames.iter().enumerate() {
         frame.clear();
         frame.extend_from_slice(renderer.render(&rig, m));
         stamp.apply(&mut frame);
         let rgb = &frame[..];
+        if let Some(d) = digest.as_mut() {
+            d.push_str(&crate::util::hash::sha256_hex(rgb));
+            d.push('\n');
+        }
         if let Some(s) = sheet.as_mut() {
             if s.wants(n) {
                 s.add(n, rgb);
@@ -163,6 +136,9 @@ pub fn render(job: &RenderJob) -> Result<RenderReport> {
     }
     writer.finish()?;
     bar.finish_and_clear();
+    if let (Some(d), Some(path)) = (digest, std::env::var_os("SPEAKFACE_FRAME_DIGEST")) {
+        std::fs::write(&path, d).map_err(|e| Error::Other(format!("SPEAKFACE_FRAME_DIGEST {}: {e}", path.to_string_lossy())))?;
+    }
     if let (Some(s), Some(path)) = (sheet, &job.preview) {
         s.save(path)?;
     }

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use speakface::config::{Config, EmotionSpec, GazeSpec};
+use speakface::config::{Config, EmotionSpec};
+use speakface::motion::Gaze;
+use speakface::mouth::LipSync;
 use speakface::job::{self, RenderJob};
 use speakface::{infer, Error, Result};
 
@@ -197,7 +199,7 @@ struct RenderArgs {
     seed: Option<u64>,
     /// Mouth motion from the trained model (default) or hand-written rules: model | heuristic
     #[arg(long)]
-    lipsync: Option<String>,
+    lipsync: Option<LipSync>,
     #[arg(long)]
     width: Option<u32>,
     #[arg(long)]
@@ -219,7 +221,7 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config> {
 
 fn render(a: RenderArgs) -> Result<()> {
     let mut cfg = load_config(a.config.as_ref())?;
-    let inference = infer::select_device(&cfg.inference.device, &infer::default_models_dir());
+    let inference = speakface::mouth::model::select_device(cfg.inference.device, &speakface::util::dirs::default_models_dir());
     if let Some(why) = &inference.fallback {
         eprintln!("inference.device = \"{}\" not used, the models run on the CPU: {why}", inference.configured);
     }
@@ -230,19 +232,22 @@ fn render(a: RenderArgs) -> Result<()> {
         cfg.motion.emotion = match e.split_once(':') {
             Some((name, s)) => {
                 let v: f32 = s.parse().map_err(|_| Error::Other(format!("--emotion {e}: strength \"{s}\" is not a number")))?;
-                EmotionSpec::Blend([(name.to_string(), v)].into_iter().collect())
+                EmotionSpec::from_text(None, &[(name.to_string(), v)])
             }
-            None => EmotionSpec::Name(e),
-        };
+            None => EmotionSpec::from_text(Some(&e), &[]),
+        }
+        .map_err(|message| Error::Config { path: "command line".into(), message })?;
     }
     if let Some(g) = a.gaze {
         cfg.motion.gaze = match g.split_once(',') {
             Some((y, p)) => {
                 let parse = |s: &str| s.trim().parse::<f32>().map_err(|_| Error::Other(format!("--gaze {g}: \"{s}\" is not a number of degrees")));
-                GazeSpec::Angles { yaw: parse(y)?, pitch: parse(p)? }
+                let (yaw, pitch) = (parse(y)?, parse(p)?);
+                Gaze::fixed(yaw, pitch).ok_or_else(|| format!("{{ yaw = {yaw}, pitch = {pitch} }}"))
             }
-            None => GazeSpec::Mode(g),
-        };
+            None => Gaze::from_mode(&g).ok_or_else(|| format!("\"{g}\"")),
+        }
+        .map_err(|found| Error::Config { path: "command line".into(), message: format!("motion.gaze: expected {}, found {found}", Gaze::EXPECTED) })?;
     }
     if let Some(v) = a.head_distance {
         cfg.motion.head_distance = v;
@@ -266,8 +271,8 @@ fn render(a: RenderArgs) -> Result<()> {
         cfg.video.fps = v;
     }
     cfg.validate(a.config.as_deref().unwrap_or(std::path::Path::new("command line")))?;
-    let portrait = a.portrait.or_else(|| cfg.portrait.image.clone()).unwrap_or_else(job::default_portrait);
-    let audio = a.audio.unwrap_or_else(job::default_speech);
+    let portrait = a.portrait.or_else(|| cfg.portrait.image.clone()).unwrap_or_else(speakface::util::dirs::default_portrait);
+    let audio = a.audio.unwrap_or_else(speakface::util::dirs::default_speech);
     let job = RenderJob {
         portrait,
         audio,
@@ -298,7 +303,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Render(a) => render(a),
         Command::Analyze { portrait, out, config } => {
             let cfg = load_config(config.as_ref())?;
-            let (_, analysis) = job::analyze_portrait(&cfg, &portrait)?;
+            let (_, analysis) = speakface::face::analyze_portrait(&cfg, &portrait)?;
             let json = serde_json::to_string_pretty(&analysis).map_err(|e| Error::Other(e.to_string()))?;
             match out {
                 Some(p) => std::fs::write(&p, json)
@@ -308,7 +313,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Run { config, speech, portrait } => {
-            speakface::logging::init();
+            speakface::util::logging::init();
             // Absolute, so that paths written back into it (an uploaded portrait) and reloads
             // do not depend on the working folder.
             let config = daemon_config_path(config).map(|p| std::path::absolute(&p).unwrap_or(p));
@@ -328,17 +333,17 @@ fn run(cli: Cli) -> Result<()> {
                 dirs.extend(cfg.consent.allowlist.parent().map(Path::to_path_buf));
                 guard::remove_stale_temps(&dirs);
             }
-            speakface::daemon::raise_open_files_limit();
+            speakface::util::systemd::raise_open_files_limit();
             if !speech.is_empty() {
-                cfg.audio.source = "file".into();
+                cfg.audio.source = speakface::config::AudioSource::File;
                 cfg.audio.files = speech;
             }
             if let Some(p) = portrait {
                 cfg.portrait.image = Some(p);
             }
             cfg.validate(config.as_deref().unwrap_or(std::path::Path::new("command line")))?;
-            let sig = speakface::daemon::signal_flags().map_err(|e| Error::Other(format!("cannot install signal handlers: {e}")))?;
-            speakface::pipeline::run(cfg, config, &sig.stop, sig.reload)
+            let sig = speakface::util::systemd::signal_flags().map_err(|e| Error::Other(format!("cannot install signal handlers: {e}")))?;
+            speakface::daemon::run(cfg, config, &sig.stop, sig.reload)
         }
         Command::CheckConfig { file } => {
             let cfg = Config::load(&file)?;
@@ -401,11 +406,11 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Models { dir, device } => {
-            let dir = dir.unwrap_or_else(infer::default_models_dir);
-            if !["cpu", "cuda"].contains(&device.as_str()) {
+            let dir = dir.unwrap_or_else(speakface::util::dirs::default_models_dir);
+            let Ok(dev) = device.parse::<infer::Device>() else {
                 return Err(Error::Other(format!("--device {device}: expected cpu or cuda")));
-            }
-            let choice = infer::select_device(&device, &dir);
+            };
+            let choice = speakface::mouth::model::select_device(dev, &dir);
             if let Some(why) = choice.fallback {
                 return Err(Error::Other(format!("inference device {device} not usable (the daemon would run the models on the CPU): {why}")));
             }
@@ -459,7 +464,8 @@ fn camera(device: Option<PathBuf>, out: PathBuf, list: bool, check_face: bool, c
 }
 
 fn consent(action: ConsentAction) -> Result<()> {
-    use speakface::provenance::{file_sha256, today, Allowlist, ConsentEntry};
+    use speakface::provenance::{today, Allowlist, ConsentEntry};
+    use speakface::util::hash::file_sha256;
     match action {
         ConsentAction::Add { image, by, date, name, note, config } => {
             let cfg = daemon_config(config)?;
@@ -497,7 +503,7 @@ fn consent(action: ConsentAction) -> Result<()> {
 fn verify(sources: &[String], seconds: f64, timeout: f64, json: bool) -> ExitCode {
     let mut all = true;
     for s in sources {
-        match speakface::verify::verify(s, seconds, std::time::Duration::from_secs_f64(timeout.max(1.0))) {
+        match speakface::provenance::verify::verify(s, seconds, std::time::Duration::from_secs_f64(timeout.max(1.0))) {
             Ok(r) => {
                 all &= r.watermarked();
                 if json {

@@ -5,8 +5,8 @@ mod common;
 use common::*;
 
 use speakface::audio;
-use speakface::infer::default_models_dir;
-use speakface::lipsync::{self, LipModel, N_OUT};
+use speakface::util::dirs::default_models_dir;
+use speakface::mouth::model::{self as lipsync, LipModel, N_OUT};
 
 #[derive(serde::Deserialize)]
 struct Reference {

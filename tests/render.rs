@@ -8,7 +8,7 @@ use common::*;
 use speakface::config::Config;
 use speakface::face::idx;
 use speakface::output::decode_video;
-use speakface::rig::Rig;
+use speakface::face::rig::Rig;
 
 /// A still head (`--intensity 0`) so that only the mouth and the eyes move.
 fn render_still(dir: &std::path::Path, extra: &[&str]) -> (std::path::PathBuf, speakface::output::DecodedVideo) {

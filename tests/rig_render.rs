@@ -8,7 +8,8 @@ use speakface::config::Config;
 use speakface::face::idx;
 use speakface::motion_params::{MotionFrame, Param};
 use speakface::render::Renderer;
-use speakface::rig::{inside_polygon, Rig};
+use speakface::face::geometry::inside_polygon;
+use speakface::face::rig::Rig;
 
 fn rig() -> Rig {
     rig_of("portraits/default.jpg")

@@ -119,7 +119,7 @@ fn the_token_grants_only_what_an_operator_needs() {
         eprintln!("audio.files = {path} -> {code}: {err}");
         assert!(code == 403 && err.contains(why), "{code} {err}");
     }
-    let passwd_sha = speakface::infer::sha256_hex(&std::fs::read("/etc/passwd").unwrap());
+    let passwd_sha = speakface::util::hash::sha256_hex(&std::fs::read("/etc/passwd").unwrap());
     for path in ["/dev/zero", "/etc/passwd"] {
         let (code, body) = put(&(on_disk.clone() + &format!("[portrait]\nimage = \"{path}\"\n")));
         let err = error_of(&body);

@@ -15,7 +15,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 use speakface::face::{self, FaceAnalysis, FaceModels};
 use speakface::infer::{self, Model};
-use speakface::lipsync::{LipModel, MouthRow};
+use speakface::mouth::model::{LipModel, MouthRow};
 
 /// Lip-sync rows (11 mouth weights per 40 ms frame, 0..1): largest difference, the self-test's bound.
 const LIP_BOUND: f32 = 1e-3;
@@ -186,17 +186,17 @@ fn main() {
 
 fn real_main() -> R<i32> {
     // tract-cuda logs what it found (device, cudart, NVRTC, cuDNN) at info level.
-    speakface::logging::init();
+    speakface::util::logging::init();
     let args: Vec<String> = std::env::args().collect();
     let arg = |k: &str| args.iter().position(|a| a == k).and_then(|i| args.get(i + 1)).cloned();
     let runs: usize = arg("--runs").map(|r| r.parse()).transpose()?.unwrap_or(20);
     let json_out = arg("--json").map(PathBuf::from);
 
     let dir = infer::default_models_dir();
-    let speech = speakface::audio::read_wav(&speakface::job::default_speech())?.mono16k;
+    let speech = speakface::audio::read_wav(&speakface::util::dirs::default_speech())?.mono16k;
     // The bundled speech twice (15 s, about 380 hops).
     let speech: Vec<f32> = speech.iter().chain(&speech).copied().collect();
-    let portrait = speakface::job::default_portrait();
+    let portrait = speakface::util::dirs::default_portrait();
 
     println!("gpu_check: CUDA backend built in: {}", infer::CUDA_BUILT_IN);
     let cpu = run_all(&dir, &speech, &portrait, runs);

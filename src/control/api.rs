@@ -46,7 +46,7 @@ use super::auth::{self, Guard, Verdict};
 use super::reload::{CameraConsent, Outcome, Request as Change};
 use super::{lock, Shared};
 use crate::config::Config;
-use crate::pipeline::{EngineMsg, Snapshot};
+use crate::engine::{EngineMsg, Snapshot};
 use crate::{audio, Error, Result};
 
 #[derive(Clone)]
@@ -75,7 +75,7 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Text-to-speech processes at once; more `say` requests get 429.
 pub const MAX_TTS_JOBS: usize = 2;
 /// Longest speech one request may queue (the queue holds `SPEECH_QUEUE_MAX_S` in all).
-const UPLOAD_LIMITS: audio::wav::Limits = audio::wav::Limits { max_s: super::SPEECH_QUEUE_MAX_S, max_samples: 30_000_000 };
+const UPLOAD_LIMITS: audio::wav::Limits = audio::wav::Limits { max_s: crate::engine::shared::SPEECH_QUEUE_MAX_S, max_samples: 30_000_000 };
 
 /// The running API server; dropping it shuts it down.
 pub struct ApiServer {
@@ -381,9 +381,9 @@ async fn read_body(State(api): State<Api>, req: Request, next: Next) -> Response
 async fn status(State(api): State<Api>) -> Response {
     let s = &api.shared;
     let cfg = s.config();
-    let last = lock(&s.metrics.last).clone();
-    let m = &s.metrics;
-    let audio_src = if cfg.audio.source == "file" {
+    let last = lock(&s.live.metrics.last).clone();
+    let m = &s.live.metrics;
+    let audio_src = if cfg.audio.source == crate::config::AudioSource::File {
         json!({ "source": "file", "files": cfg.audio.files })
     } else {
         json!({ "source": "alsa", "device": cfg.audio.device })
@@ -405,14 +405,14 @@ async fn status(State(api): State<Api>) -> Response {
         "render_ms_median": last.render_median_ms,
         "audio": {
             "input": audio_src,
-            "capturing": s.capture.running.load(Ordering::Relaxed),
-            "last_error": *lock(&s.capture.last_error),
-            "xruns": s.capture.overruns.load(Ordering::Relaxed),
-            "outages": s.capture.outages.load(Ordering::Relaxed),
+            "capturing": s.live.capture.running.load(Ordering::Relaxed),
+            "last_error": *lock(&s.live.capture.last_error),
+            "xruns": s.live.capture.overruns.load(Ordering::Relaxed),
+            "outages": s.live.capture.outages.load(Ordering::Relaxed),
         },
-        "speech_queued_s": s.speech.seconds(),
-        "outputs": *lock(&s.outputs),
-        "rtsp_clients": s.rtsp_clients.load(Ordering::Relaxed),
+        "speech_queued_s": s.live.speech.seconds(),
+        "outputs": *lock(&s.live.outputs),
+        "rtsp_clients": s.live.rtsp_clients.load(Ordering::Relaxed),
         "reloads": {
             "applied": s.reloads_ok.load(Ordering::Relaxed),
             "rejected": s.reloads_failed.load(Ordering::Relaxed),
@@ -502,7 +502,7 @@ async fn camera_portrait(State(api): State<Api>, Extension(Client(ip)): Extensio
 /// Queues speech; 202 with how long it is and when it starts, or 429 when the queue is full.
 fn queue_speech(api: &Api, speech: &audio::Speech, who: &str, what: &str, detail: &str) -> Response {
     let secs = speech.duration_s();
-    match api.shared.speech.push(&speech.mono16k) {
+    match api.shared.live.speech.push(&speech.mono16k) {
         Ok(waiting) => {
             api.shared.audit.record(who, what, "queued", &format!("{secs:.2} s; {detail}"));
             (StatusCode::ACCEPTED, Json(json!({ "queued_s": secs, "starts_in_s": waiting }))).into_response()
@@ -512,7 +512,7 @@ fn queue_speech(api: &Api, speech: &audio::Speech, who: &str, what: &str, detail
             who,
             what,
             StatusCode::TOO_MANY_REQUESTS,
-            format!("speech queue full: {waiting:.1} s already waiting and {secs:.1} s more asked (at most {:.0} s; DELETE /v1/speech empties it)", super::SPEECH_QUEUE_MAX_S),
+            format!("speech queue full: {waiting:.1} s already waiting and {secs:.1} s more asked (at most {:.0} s; DELETE /v1/speech empties it)", crate::engine::shared::SPEECH_QUEUE_MAX_S),
         ),
     }
 }
@@ -548,8 +548,8 @@ async fn post_speech(State(api): State<Api>, Extension(Client(ip)): Extension<Cl
 
 /// `DELETE /v1/speech`: drops what the API queued (the playlist or microphone goes on).
 async fn delete_speech(State(api): State<Api>, Extension(Client(ip)): Extension<Client>) -> Response {
-    let dropped = api.shared.speech.seconds();
-    api.shared.speech.clear();
+    let dropped = api.shared.live.speech.seconds();
+    api.shared.live.speech.clear();
     api.shared.audit.record(&ip.to_string(), "speech.cancel", "ok", &format!("{dropped:.2} s of queued speech dropped"));
     Json(json!({ "dropped_s": dropped })).into_response()
 }

@@ -102,7 +102,7 @@ impl Audit {
         if self.append(&mut inner, who, what, result, detail) {
             return true;
         }
-        inner.gap = Some(Gap { since: super::now_text(), lost: 1 });
+        inner.gap = Some(Gap { since: crate::util::time::now_text(), lost: 1 });
         log::error!("audit log {}: cannot write; state-changing API requests are refused (507) until it can", self.path.display());
         false
     }
@@ -114,7 +114,7 @@ impl Audit {
         if free_bytes(&self.path).is_some_and(|f| f < MIN_FREE) {
             // Nearly full: refuse the change now rather than make it and lose its record.
             if inner.gap.is_none() {
-                inner.gap = Some(Gap { since: super::now_text(), lost: 0 });
+                inner.gap = Some(Gap { since: crate::util::time::now_text(), lost: 0 });
                 log::error!("audit log {}: the disk is full; state-changing API requests are refused (507) until it is not", self.path.display());
             }
             return false;
@@ -124,7 +124,7 @@ impl Audit {
 
     fn close_gap(&self, inner: &mut Inner) -> bool {
         let Some(g) = inner.gap.as_ref() else { return true };
-        let detail = format!("{} record(s) could not be written between {} and {}", g.lost, g.since, super::now_text());
+        let detail = format!("{} record(s) could not be written between {} and {}", g.lost, g.since, crate::util::time::now_text());
         if self.append(inner, "speakface", "audit.gap", "recovered", &detail) {
             log::warn!("audit log {}: writable again; {detail}", self.path.display());
             inner.gap = None;
@@ -138,7 +138,7 @@ impl Audit {
     /// record began.
     fn append(&self, inner: &mut Inner, who: &str, what: &str, result: &str, detail: &str) -> bool {
         let detail = crate::error::cut(&crate::error::one_line(detail), MAX_DETAIL);
-        let e = Entry { time: super::now_text(), who: &crate::config::clip(who), what, result, detail: &detail };
+        let e = Entry { time: crate::util::time::now_text(), who: &crate::config::clip(who), what, result, detail: &detail };
         let mut line = serde_json::to_string(&e).unwrap_or_default();
         line.push('\n');
         self.rotate_if_needed(inner, line.len() as u64);
@@ -172,6 +172,35 @@ impl Audit {
             }
             Err(e) => log::error!("audit log {}: cannot rotate: {e}", self.path.display()),
         }
+    }
+}
+
+/// Audit record of a portrait going on air, with why it may.
+pub fn portrait_use(audit: &Audit, who: &str, face: &crate::engine::face::Face) {
+    let consent = face.consent.describe();
+    log::info!("portrait {} (sha256 {}): {consent}", face.portrait.path.display(), face.portrait.sha256);
+    audit.record(who, "portrait.use", "ok", &format!("{} sha256 {}; {consent}", face.portrait.path.display(), face.portrait.sha256));
+}
+
+/// Audit records (and a warning) for the label or watermark being off, or switched by a reload.
+pub fn provenance(audit: &Audit, who: &str, old: Option<&crate::config::Config>, new: &crate::config::Config) {
+    let items = [("label", old.map(|c| c.provenance.label), new.provenance.label), ("watermark", old.map(|c| c.provenance.watermark), new.provenance.watermark)];
+    for (name, before, now) in items {
+        if before == Some(now) || (before.is_none() && now) {
+            continue;
+        }
+        if now {
+            audit.record(who, &format!("provenance.{name}"), "on", &format!("provenance.{name} = true"));
+        } else {
+            log::warn!("provenance.{name} = false: frames go out without the {name}");
+            audit.record(who, &format!("provenance.{name}"), "off", &format!("provenance.{name} = false in the config"));
+        }
+    }
+    if !new.consent.required && old.is_none_or(|o| o.consent.required) {
+        log::warn!("consent.required = false: portraits are animated without a consent check");
+        audit.record(who, "consent.check", "off", "consent.required = false in the config");
+    } else if new.consent.required && old.is_some_and(|o| !o.consent.required) {
+        audit.record(who, "consent.check", "on", "consent.required = true");
     }
 }
 

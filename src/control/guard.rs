@@ -28,7 +28,7 @@ pub fn saved_change(running: &Config, text: &str) {
     if m.exists() {
         return; // an earlier change in the same window: the last good config is older still
     }
-    let body = format!("{} sha256 {}\n", super::now_text(), crate::infer::sha256_hex(text.as_bytes()));
+    let body = format!("{} sha256 {}\n", crate::util::time::now_text(), crate::util::hash::sha256_hex(text.as_bytes()));
     if let Err(e) = write_atomic(&m, body.as_bytes()) {
         log::error!("{}: cannot write ({e}); a crash after this change would not be rolled back", m.display());
     }

@@ -4,7 +4,7 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use super::Shared;
-use crate::pipeline::LATENCY_BUCKETS_MS;
+use crate::engine::metrics::LATENCY_BUCKETS_MS;
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
@@ -12,8 +12,8 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std:
 
 /// The exposition text.
 pub fn render(s: &Shared) -> String {
-    let m = &s.metrics;
-    let c = &s.capture;
+    let m = &s.live.metrics;
+    let c = &s.live.capture;
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let mut o = String::with_capacity(4096);
     metric(&mut o, "speakface_up_seconds", "gauge", "Seconds since the daemon started.", format!("{:.1}", s.started.elapsed().as_secs_f64()));
@@ -34,7 +34,7 @@ pub fn render(s: &Shared) -> String {
     metric(&mut o, "speakface_capture_running", "gauge", "1 while the speech source delivers audio.", u8::from(c.running.load(Ordering::Relaxed)));
     metric(&mut o, "speakface_capture_xruns_total", "counter", "Capture overruns recovered.", load(&c.overruns));
     metric(&mut o, "speakface_capture_outages_total", "counter", "Times the capture device was lost.", load(&c.outages));
-    metric(&mut o, "speakface_speech_queued_seconds", "gauge", "Speech from the API waiting to be spoken.", format!("{:.2}", s.speech.seconds()));
+    metric(&mut o, "speakface_speech_queued_seconds", "gauge", "Speech from the API waiting to be spoken.", format!("{:.2}", s.live.speech.seconds()));
     let inf = &s.inference;
     let _ = writeln!(
         o,
@@ -42,7 +42,7 @@ pub fn render(s: &Shared) -> String {
         inf.device, inf.configured
     );
     metric(&mut o, "speakface_inference_fallback", "gauge", "1 when the configured inference device could not be used and the models run on the CPU.", u8::from(inf.fallback.is_some()));
-    metric(&mut o, "speakface_rtsp_clients", "gauge", "RTSP viewers connected.", s.rtsp_clients.load(Ordering::Relaxed));
+    metric(&mut o, "speakface_rtsp_clients", "gauge", "RTSP viewers connected.", s.live.rtsp_clients.load(Ordering::Relaxed));
     metric(&mut o, "speakface_output_errors_total", "counter", "Errors from the output pipeline.", load(&m.output_errors));
     metric(&mut o, "speakface_output_restarts_total", "counter", "Output pipeline restarts after an error.", load(&m.output_restarts));
     let _ = writeln!(o, "# HELP speakface_reloads_total Config reloads by result.\n# TYPE speakface_reloads_total counter");

@@ -16,11 +16,13 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{lock, now_text, PortraitInfo, ReloadRecord, Shared};
+use super::{lock, PortraitInfo, ReloadRecord, Shared};
+use crate::util::time::now_text;
 use crate::config::{write_atomic, Config};
-use crate::lipsync::LipModel;
-use crate::pipeline::{build_face, EngineMsg, Prepared};
-use crate::{daemon, Error, Result};
+use crate::mouth::{LipModel, LipSync};
+use crate::engine::face::build_face;
+use crate::engine::{EngineMsg, Prepared};
+use crate::{Error, Result};
 
 /// A change asked for through the API; the answer comes back on `reply`.
 pub enum Request {
@@ -184,8 +186,8 @@ impl Worker {
         if ch.none() {
             return Ok(Applied { changed: "nothing".into(), saved: false, restart_needed, portrait, note: None });
         }
-        let lip = if new.motion.lipsync == "model" && (old.motion.lipsync != "model" || old.models != new.models) {
-            LipModel::configured(&new).map_err(|e| rejected(422, e.to_string()))?
+        let lip = if new.motion.lipsync == LipSync::Model && (old.motion.lipsync != LipSync::Model || old.models != new.models) {
+            LipModel::configured(new.motion.lipsync, &new.models_dir()).map_err(|e| rejected(422, e.to_string()))?
         } else {
             None
         };
@@ -205,7 +207,7 @@ impl Worker {
         let new_portrait = face.as_ref().map(|f| f.portrait.clone());
         let face_for_audit =
             face.as_ref().map(|f| format!("{} sha256 {}; {}", f.portrait.path.display(), f.portrait.sha256, f.consent.describe()));
-        daemon::notify(&format!("RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading", super::monotonic_usec()));
+        crate::util::systemd::notify(&format!("RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading", crate::util::time::monotonic_usec()));
         let (tx, rx) = mpsc::channel();
         let changed = ch.describe();
         let prepared = Box::new(Prepared { cfg: new.clone(), changes: ch, face, lip });
@@ -214,9 +216,9 @@ impl Worker {
             Ok(()) => rx.recv_timeout(ENGINE_TIMEOUT).unwrap_or_else(|_| Err("the engine did not answer".into())),
             Err(_) => Err("the engine has stopped".into()),
         };
-        daemon::notify("READY=1\nSTATUS=animating");
+        crate::util::systemd::notify("READY=1\nSTATUS=animating");
         answer.map_err(|e| rejected(422, e))?;
-        crate::pipeline::audit_provenance(&self.shared.audit, who, Some(&old), &new);
+        super::audit::provenance(&self.shared.audit, who, Some(&old), &new);
         if let Some(f) = &face_for_audit {
             self.shared.audit.record(who, "portrait.use", "ok", f);
         }

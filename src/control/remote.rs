@@ -75,7 +75,7 @@ pub fn file_only(changed: &[String]) -> Vec<String> {
 
 /// Folders a remotely set portrait or playlist file may be in.
 pub fn allowed_roots(running: &Config) -> Vec<PathBuf> {
-    let mut roots = vec![super::state_dir(running), crate::job::assets_dir(), PathBuf::from("/usr/share/speakface")];
+    let mut roots = vec![super::state_dir(running), crate::util::dirs::assets_dir(), PathBuf::from("/usr/share/speakface")];
     roots.retain(|r| r.exists());
     roots.iter().filter_map(|r| r.canonicalize().ok()).collect()
 }
@@ -128,7 +128,7 @@ pub fn check_files(cfg: &Config) -> Result<(), String> {
             }
         }
     }
-    if cfg.audio.source == "file" {
+    if cfg.audio.source == crate::config::AudioSource::File {
         for f in &cfg.audio.files {
             check_wav_header(f)?;
         }

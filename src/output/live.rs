@@ -32,7 +32,7 @@ fn gst_err(m: impl Into<String>) -> Error {
 /// The H.264 encoder to use: the configured one, or on "auto" the first hardware encoder this
 /// GStreamer has (Jetson NX/AGX, V4L2 M2M boards, VA-API), else x264.
 pub fn choose_encoder(cfg: &Config) -> Result<String> {
-    let want = cfg.output.encoder.0.as_str();
+    let want = cfg.output.encoder.as_str();
     if want != "auto" {
         if gst::ElementFactory::find(want).is_none() {
             return Err(gst_err(format!("output.encoder \"{want}\" is not available in this GStreamer installation")));

@@ -85,7 +85,7 @@ pub fn set_tags(mux: &gst::Element, tags: &crate::provenance::Tags) {
     if let Some(setter) = mux.dynamic_cast_ref::<gst::TagSetter>() {
         setter.add_tag::<gst::tags::Encoder>(&tags.encoder.as_str(), gst::TagMergeMode::Replace);
         setter.add_tag::<gst::tags::Comment>(&tags.comment.as_str(), gst::TagMergeMode::Replace);
-        let now = crate::control::utc_text(std::time::SystemTime::now());
+        let now = crate::util::time::utc_text(std::time::SystemTime::now());
         if let Ok(dt) = gst::DateTime::from_iso8601_string(&now) {
             setter.add_tag::<gst::tags::DateTime>(&dt, gst::TagMergeMode::Replace);
         }

@@ -13,7 +13,7 @@ use gstreamer_app as gst_app;
 
 use speakface::config::Config;
 use speakface::face::idx;
-use speakface::rig::Rig;
+use speakface::face::rig::Rig;
 
 use super::{asset, bbox, tmpdir};
 

@@ -12,7 +12,7 @@ use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 use serde::Serialize;
 
-use crate::watermark::{Detector, Payload, WindowRead, MIN_SNR, WINDOW};
+use super::watermark::{Detector, Payload, WindowRead, MIN_SNR, WINDOW};
 use crate::{Error, Result};
 
 /// What `verify` found.

@@ -1,64 +1,13 @@
-//! Portrait analysis: face detection, 468 dense landmarks with depth, and irises, through the
-//! mediapipe-derived ONNX models in `models/` (see `models/README.md` for their conventions).
-//! Not for: building the animation rig (see `rig`) or anything per video frame.
+//! The analysis models: face detection (SSD anchors, weighted NMS) → rotated region → 468
+//! landmarks with depth (three passes) → iris per eye, through tract.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use image::RgbImage;
-use serde::{Deserialize, Serialize};
 
+use super::analysis::{idx, FaceAnalysis, Iris, LANDMARK_COUNT};
 use crate::infer::Model;
 use crate::{Error, Result};
-
-pub const LANDMARK_COUNT: usize = 468;
-
-/// What the portrait analysis found, in the original image's pixel coordinates. Serialized as
-/// the user-editable landmarks file (`speakface analyze --out FILE.json`) and as the rig cache.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct FaceAnalysis {
-    pub image_width: u32,
-    pub image_height: u32,
-    /// 468 points (x, y, z) in mediapipe's face-mesh order; z is depth in the same pixel scale as x,
-    /// negative towards the camera.
-    pub landmarks: Vec<[f32; 3]>,
-    /// Iris of the subject's right eye (image left) and left eye: centre and radius in pixels.
-    pub irises: [Iris; 2],
-    /// Detector confidence, or 1.0 for landmarks supplied by the user.
-    pub score: f32,
-    /// "models" or the landmarks file it came from.
-    pub source: String,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-pub struct Iris {
-    pub center: [f32; 2],
-    pub radius: f32,
-}
-
-/// Landmark indices of the mediapipe face mesh used across the crate.
-pub mod idx {
-    pub const UPPER_LIP_INNER: [usize; 11] = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308];
-    pub const LOWER_LIP_INNER: [usize; 11] = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308];
-    pub const UPPER_LIP_OUTER: [usize; 11] = [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291];
-    pub const LOWER_LIP_OUTER: [usize; 11] = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291];
-    /// Subject's right eye (image left): corner 33 (outer) … 133 (inner).
-    pub const RIGHT_EYE_UPPER: [usize; 9] = [33, 246, 161, 160, 159, 158, 157, 173, 133];
-    pub const RIGHT_EYE_LOWER: [usize; 9] = [33, 7, 163, 144, 145, 153, 154, 155, 133];
-    /// Subject's left eye (image right): corner 263 (outer) … 362 (inner).
-    pub const LEFT_EYE_UPPER: [usize; 9] = [263, 466, 388, 387, 386, 385, 384, 398, 362];
-    pub const LEFT_EYE_LOWER: [usize; 9] = [263, 249, 390, 373, 374, 380, 381, 382, 362];
-    pub const RIGHT_BROW: [usize; 10] = [46, 53, 52, 65, 55, 70, 63, 105, 66, 107];
-    pub const LEFT_BROW: [usize; 10] = [276, 283, 282, 295, 285, 300, 293, 334, 296, 336];
-    pub const FACE_OVAL: [usize; 36] = [
-        10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148, 176,
-        149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
-    ];
-    pub const NOSE_TIP: usize = 1;
-    pub const CHIN: usize = 152;
-    pub const FOREHEAD: usize = 10;
-    pub const MOUTH_RIGHT: usize = 61;
-    pub const MOUTH_LEFT: usize = 291;
-}
 
 /// The three analysis models, loaded and verified once.
 pub struct FaceModels {
@@ -394,110 +343,4 @@ pub fn analyze(models: &FaceModels, img: &RgbImage, path: &Path) -> Result<FaceA
         score: det.score,
         source: "models".into(),
     })
-}
-
-/// Reads a portrait (JPEG or PNG, any size) into RGB, with one-line errors naming the file.
-pub fn load_portrait(path: &Path) -> Result<(RgbImage, Vec<u8>)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Image { path: path.to_path_buf(), message: format!("cannot read: {e}") })?;
-    let img = decode_portrait(&bytes, path)?;
-    Ok((img, bytes))
-}
-
-/// Largest portrait side accepted (pixels); the decoder also refuses to allocate more than 512 MiB.
-pub const MAX_PORTRAIT_SIDE: u32 = 12_000;
-
-/// Decodes portrait bytes (JPEG or PNG) into RGB; `path` only names it in errors. Bounded: a
-/// file claiming huge dimensions is refused before its pixels are allocated.
-pub fn decode_portrait(bytes: &[u8], path: &Path) -> Result<RgbImage> {
-    let err = |message: String| Error::Image { path: path.to_path_buf(), message };
-    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| err(format!("cannot read: {e}")))?;
-    if !matches!(reader.format(), Some(image::ImageFormat::Jpeg | image::ImageFormat::Png)) {
-        return Err(err("not a JPEG or PNG image".into()));
-    }
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_PORTRAIT_SIDE);
-    limits.max_image_height = Some(MAX_PORTRAIT_SIDE);
-    limits.max_alloc = Some(512 * 1024 * 1024);
-    reader.limits(limits);
-    let img = reader.decode().map_err(|e| err(format!("not a readable JPEG or PNG image ({})", crate::error::one_line(&e.to_string()))))?;
-    if img.width() < 64 || img.height() < 64 {
-        return Err(err(format!("{}×{} is too small; a portrait needs at least 64×64 pixels", img.width(), img.height())));
-    }
-    Ok(img.to_rgb8())
-}
-
-/// Reads a landmarks file written by `speakface analyze` (and perhaps edited by hand).
-pub fn load_landmarks(path: &Path, img: &RgbImage) -> Result<FaceAnalysis> {
-    let err = |message: String| Error::Landmarks { path: path.to_path_buf(), message };
-    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-    let mut a: FaceAnalysis = serde_json::from_str(&text).map_err(|e| err(format!("not a landmarks file: {e}")))?;
-    if a.landmarks.len() != LANDMARK_COUNT {
-        return Err(err(format!("has {} landmarks, expected {LANDMARK_COUNT} in mediapipe face-mesh order", a.landmarks.len())));
-    }
-    if a.landmarks.iter().flatten().any(|v| !v.is_finite()) {
-        return Err(err("contains a non-finite coordinate".into()));
-    }
-    if (a.image_width, a.image_height) != (img.width(), img.height()) {
-        // Landmarks made for the same picture at another size: scale them.
-        let sx = img.width() as f32 / a.image_width.max(1) as f32;
-        let sy = img.height() as f32 / a.image_height.max(1) as f32;
-        for p in a.landmarks.iter_mut() {
-            p[0] *= sx;
-            p[1] *= sy;
-            p[2] *= sx;
-        }
-        for iris in a.irises.iter_mut() {
-            iris.center[0] *= sx;
-            iris.center[1] *= sy;
-            iris.radius *= sx;
-        }
-        a.image_width = img.width();
-        a.image_height = img.height();
-    }
-    a.source = path.display().to_string();
-    Ok(a)
-}
-
-/// Where analyses are cached: `$SPEAKFACE_CACHE`, `$XDG_CACHE_HOME/speakface`, `~/.cache/speakface`.
-pub fn default_cache_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("SPEAKFACE_CACHE") {
-        return Some(PathBuf::from(d));
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
-        return Some(PathBuf::from(d).join("speakface"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/speakface"))
-}
-
-/// Bump when the analysis changes, so old cache entries are not reused.
-const CACHE_VERSION: u32 = 1;
-
-/// Analysis with an on-disk cache keyed by the image bytes' sha256.
-pub fn analyze_cached(models_dir: &Path, cache_dir: Option<&Path>, img: &RgbImage, bytes: &[u8], path: &Path) -> Result<FaceAnalysis> {
-    let key = format!("face-v{CACHE_VERSION}-{}.json", crate::infer::sha256_hex(bytes));
-    if let Some(dir) = cache_dir {
-        if let Ok(text) = std::fs::read_to_string(dir.join(&key)) {
-            if let Ok(a) = serde_json::from_str::<FaceAnalysis>(&text) {
-                if a.landmarks.len() == LANDMARK_COUNT && (a.image_width, a.image_height) == (img.width(), img.height()) {
-                    return Ok(a);
-                }
-            }
-        }
-    }
-    let models = FaceModels::load(models_dir)?;
-    let a = analyze(&models, img, path)?;
-    if let Some(dir) = cache_dir {
-        // A cache that cannot be written only costs time on the next run.
-        if std::fs::create_dir_all(dir).is_ok() {
-            let tmp = dir.join(format!(".{key}.{}", std::process::id()));
-            if let Ok(json) = serde_json::to_string(&a) {
-                if std::fs::write(&tmp, json).is_ok() {
-                    let _ = std::fs::rename(&tmp, dir.join(&key));
-                }
-            }
-        }
-    }
-    Ok(a)
 }

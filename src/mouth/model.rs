@@ -12,7 +12,7 @@
 use std::path::Path;
 
 use crate::audio::mel::{LogMel, HOP, LOG_FLOOR, N_MELS, WIN};
-use crate::infer::Model;
+use crate::infer::{self, DeviceChoice, Model, Probe};
 use crate::Result;
 
 pub const MODEL_NAME: &str = "audio2motion";
@@ -68,6 +68,13 @@ fn silent_mel() -> f32 {
     LOG_FLOOR.ln()
 }
 
+/// Chooses where every model of the process runs (`infer::select_device`); on "cuda" the GPU is
+/// trusted only after one hop of the float lip-sync model gives the CPU's numbers there.
+pub fn select_device(device: infer::Device, models_dir: &Path) -> DeviceChoice {
+    let shapes = input_shapes(1);
+    infer::select_device(device, models_dir, &Probe { model: "audio2motion_float", shapes: &shapes })
+}
+
 /// The model, planned for streaming (one hop per run). Cloning shares the plan.
 #[derive(Clone)]
 pub struct LipModel {
@@ -75,11 +82,12 @@ pub struct LipModel {
 }
 
 impl LipModel {
-    /// The model when `cfg` asks for it (`motion.lipsync = "model"`), loaded and checked; None
-    /// for the rules. Render, the daemon's start and its reloads all decide here.
-    pub fn configured(cfg: &crate::config::Config) -> Result<Option<LipModel>> {
-        if cfg.motion.lipsync == "model" {
-            Ok(Some(LipModel::load(&cfg.models_dir())?))
+    /// The model when the config asks for it (`motion.lipsync = "model"`), loaded from
+    /// `models_dir` and checked; None for the rules. Render, the daemon's start and its reloads
+    /// all decide here.
+    pub fn configured(lipsync: super::LipSync, models_dir: &Path) -> Result<Option<LipModel>> {
+        if lipsync == super::LipSync::Model {
+            Ok(Some(LipModel::load(models_dir)?))
         } else {
             Ok(None)
         }
@@ -222,9 +230,9 @@ pub const CLOSED_GAP: f32 = 0.04;
 
 /// The model's rows (25 fps) as the renderer's mouth track at `fps`, `n` frames: what
 /// [`MouthTrack`] makes of them, the last row held past the end.
-pub fn mouth_track(rows: &[MouthRow], n: usize, fps: f32) -> Vec<crate::motion::MouthShape> {
+pub fn mouth_track(rows: &[MouthRow], n: usize, fps: f32) -> Vec<crate::mouth::MouthShape> {
     let Some(last) = rows.last() else {
-        return vec![crate::motion::MouthShape::default(); n];
+        return vec![crate::mouth::MouthShape::default(); n];
     };
     let mut t = MouthTrack::new(fps);
     let mut out = Vec::with_capacity(n + 2);
@@ -270,7 +278,7 @@ impl MouthTrack {
     }
 
     /// Adds the next model row; appends every video frame that became ready.
-    pub fn push(&mut self, row: &MouthRow, out: &mut Vec<crate::motion::MouthShape>) {
+    pub fn push(&mut self, row: &MouthRow, out: &mut Vec<crate::mouth::MouthShape>) {
         self.prev = self.cur;
         self.cur = *row;
         self.have += 1;
@@ -292,8 +300,8 @@ impl MouthTrack {
         }
     }
 
-    fn frame(&mut self, ra: &MouthRow, rb: &MouthRow, w: f32) -> crate::motion::MouthShape {
-        use crate::motion::MouthShape;
+    fn frame(&mut self, ra: &MouthRow, rb: &MouthRow, w: f32) -> crate::mouth::MouthShape {
+        use crate::mouth::MouthShape;
         let mut r = [0.0; N_OUT];
         for c in 0..N_OUT {
             r[c] = ra[c] * (1.0 - w) + rb[c] * w;
@@ -341,7 +349,7 @@ impl ModelTracker {
     }
 
     /// Adds 16 kHz mono samples; appends every mouth frame that became ready to `out`.
-    pub fn push(&mut self, samples: &[f32], out: &mut Vec<crate::motion::MouthShape>) -> Result<()> {
+    pub fn push(&mut self, samples: &[f32], out: &mut Vec<crate::mouth::MouthShape>) -> Result<()> {
         self.rows.clear();
         self.stream.push(samples, &mut self.rows)?;
         for r in &self.rows {
@@ -368,7 +376,7 @@ mod tests {
 
     #[test]
     fn streaming_equals_whole_utterance_and_rust_hops_match_stream() {
-        let dir = crate::infer::default_models_dir();
+        let dir = crate::util::dirs::default_models_dir();
         let m = LipModel::load(&dir).unwrap();
         let x = speechy(16_000 * 3 + 1234);
         let n = crate::audio::frame_count(x.len(), MODEL_FPS);
@@ -390,7 +398,7 @@ mod tests {
 
     #[test]
     fn the_live_tracker_gives_the_render_paths_mouth_frames_in_time() {
-        let m = LipModel::load(&crate::infer::default_models_dir()).unwrap();
+        let m = LipModel::load(&crate::util::dirs::default_models_dir()).unwrap();
         let wav = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/speech/short.wav");
         let x = crate::audio::read_wav(&wav).unwrap().mono16k;
         for fps in [25.0f32, 30.0, 40.0] {
