@@ -100,12 +100,12 @@ fn face_analysis(c: &mut Criterion) {
     let portrait = speakface::util::dirs::default_portrait();
     let mut g = c.benchmark_group("face_analysis");
     g.sample_size(10);
-    g.bench_function("speakface analyse default.jpg", |b| b.iter(|| black_box(speakface::job::analyze_portrait(&cfg, &portrait).unwrap())));
+    g.bench_function("speakface analyse default.jpg", |b| b.iter(|| black_box(speakface::face::analyze_portrait(&cfg, &portrait).unwrap())));
     g.finish();
 }
 
 fn rig(cfg: &Config, portrait: &Path) -> speakface::face::rig::Rig {
-    let (img, analysis) = speakface::job::analyze_portrait(cfg, portrait).unwrap();
+    let (img, analysis) = speakface::face::analyze_portrait(cfg, portrait).unwrap();
     speakface::face::rig::Rig::build(&img, &analysis, 512, 512, 1.0)
 }
 

@@ -182,7 +182,7 @@ fn has_label(img: &image::RgbImage, ox: u32, oy: u32, s: f64) -> bool {
 fn rest_frame(portrait: &Path, cache: &Path) -> image::RgbImage {
     std::env::set_var("SPEAKFACE_CACHE", cache);
     let cfg = speakface::config::Config::default();
-    let (img, analysis) = speakface::job::analyze_portrait(&cfg, portrait).unwrap();
+    let (img, analysis) = speakface::face::analyze_portrait(&cfg, portrait).unwrap();
     let rig = speakface::face::rig::Rig::build(&img, &analysis, 512, 512, 1.0);
     let mut r = speakface::render::Renderer::new(&rig);
     let rgb = r.render(&rig, &speakface::motion_params::MotionFrame::default()).to_vec();

@@ -36,7 +36,7 @@ fn render_still(dir: &std::path::Path, extra: &[&str]) -> (std::path::PathBuf, s
 
 fn rig_for_default_portrait(dir: &std::path::Path) -> Rig {
     std::env::set_var("SPEAKFACE_CACHE", dir.join("cache"));
-    let (img, analysis) = speakface::job::analyze_portrait(&Config::default(), &asset("portraits/default.jpg")).unwrap();
+    let (img, analysis) = speakface::face::analyze_portrait(&Config::default(), &asset("portraits/default.jpg")).unwrap();
     Rig::build(&img, &analysis, 512, 512, 1.0)
 }
 
@@ -107,7 +107,7 @@ fn the_first_frame_is_the_portrait_itself() {
     let rig = rig_for_default_portrait(&dir);
     // With the default label drawn on it (frame 0 carries no watermark: its fade starts at 0).
     let mut expected = rig.image.as_raw().clone();
-    speakface::provenance::draw_label(&mut expected, rig.width, rig.height, "AI-GENERATED", "bottom-right", 2);
+    speakface::provenance::draw_label(&mut expected, rig.width, rig.height, "AI-GENERATED", speakface::config::LabelPosition::BottomRight, 2);
     let psnr = psnr(&v.frames[0], &expected);
     assert!(psnr > 30.0, "first frame differs from the labelled, cropped portrait: PSNR {psnr:.1} dB");
     std::fs::remove_dir_all(&dir).ok();

@@ -18,7 +18,7 @@ fn rig() -> Rig {
 fn rig_of(portrait: &str) -> Rig {
     let dir = tmpdir("rig");
     std::env::set_var("SPEAKFACE_CACHE", dir.join("cache"));
-    let (img, analysis) = speakface::job::analyze_portrait(&Config::default(), &asset(portrait)).unwrap();
+    let (img, analysis) = speakface::face::analyze_portrait(&Config::default(), &asset(portrait)).unwrap();
     Rig::build(&img, &analysis, 512, 512, 1.0)
 }
 

@@ -3,7 +3,26 @@
 //! feature describes what is heard while that frame is on screen.
 
 use super::spectrum::WindowedFft;
-use super::{FrameFeatures, ANALYSIS_RATE};
+use super::speech::ANALYSIS_RATE;
+
+/// Speech features for one video frame (the analysis window is centred on the frame's time).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FrameFeatures {
+    /// RMS level in dBFS (−100 for digital silence).
+    pub rms_db: f32,
+    /// Spectral centroid in Hz (0 when silent).
+    pub centroid_hz: f32,
+    /// Zero-crossing rate, crossings per second.
+    pub zcr_hz: f32,
+    /// Fundamental frequency in Hz when voiced, 0 when unvoiced/silent.
+    pub f0_hz: f32,
+    /// Voicing confidence in [0, 1] (normalised autocorrelation peak).
+    pub voicing: f32,
+    /// Fraction of spectral energy below 1 kHz, 1–3 kHz and above 3 kHz (sum to 1 when not silent).
+    pub band_low: f32,
+    pub band_mid: f32,
+    pub band_high: f32,
+}
 
 /// Analysis window length in samples (40 ms at 16 kHz).
 pub const WINDOW: usize = 640;

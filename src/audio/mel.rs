@@ -4,7 +4,7 @@
 //! each frame as soon as its samples have arrived. `models/train` reproduces this exactly.
 
 use super::spectrum::WindowedFft;
-use super::ANALYSIS_RATE;
+use super::speech::ANALYSIS_RATE;
 
 pub const N_MELS: usize = 80;
 pub const WIN: usize = 400;

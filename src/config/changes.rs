@@ -1,6 +1,6 @@
 //! What switching the running daemon from one config to another has to rebuild.
 
-use super::Config;
+use super::schema::Config;
 
 /// The parts of the running daemon a config change touches (see `Config::changes`).
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::Config;
+use super::schema::Config;
 use crate::{Error, Result};
 
 /// The line where dotted `key` ("video.fps") is set in `text`, if it is.

@@ -1,4 +1,7 @@
+use std::path::Path;
+
 use super::*;
+use crate::motion::Gaze;
 
 #[test]
 fn defaults_are_the_documented_ones() {

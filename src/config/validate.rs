@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use super::{clip, valid_voice, AudioSource, Config};
+use super::choices::AudioSource;
+use super::schema::{clip, valid_voice, Config};
 use crate::{Error, Result};
 
 impl Config {

@@ -11,6 +11,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod guard;
+mod listen;
 pub mod metrics;
 pub mod reload;
 pub mod remote;

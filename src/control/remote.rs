@@ -205,7 +205,7 @@ mod tests {
     #[test]
     fn devices_and_non_wavs_are_refused_for_every_source() {
         let mut c = Config::default();
-        c.audio.source = "file".into();
+        c.audio.source = crate::config::AudioSource::File;
         c.audio.files = vec!["/dev/zero".into()];
         assert!(check_files(&c).unwrap_err().contains("not a regular file"));
         c.audio.files = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")];

@@ -287,6 +287,7 @@ fn set_gaze(m: &mut MotionFrame, g: [f32; 2]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::motion::emotion::Emotion;
 
     /// Blinks, head-yaw spread and the largest frame-to-frame breathing step over 2 minutes.
     fn idle_character(a: &mut Animator) -> (usize, f32, f32) {

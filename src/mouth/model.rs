@@ -68,6 +68,16 @@ fn silent_mel() -> f32 {
     LOG_FLOOR.ln()
 }
 
+crate::choice! {
+    /// Where the mouth comes from (`motion.lipsync`).
+    pub enum LipSync for "motion.lipsync" {
+        /// The trained audio-to-motion model.
+        Model = "model",
+        /// The hand-written rules.
+        Heuristic = "heuristic",
+    }
+}
+
 /// Chooses where every model of the process runs (`infer::select_device`); on "cuda" the GPU is
 /// trusted only after one hop of the float lip-sync model gives the CPU's numbers there.
 pub fn select_device(device: infer::Device, models_dir: &Path) -> DeviceChoice {
@@ -85,8 +95,8 @@ impl LipModel {
     /// The model when the config asks for it (`motion.lipsync = "model"`), loaded from
     /// `models_dir` and checked; None for the rules. Render, the daemon's start and its reloads
     /// all decide here.
-    pub fn configured(lipsync: super::LipSync, models_dir: &Path) -> Result<Option<LipModel>> {
-        if lipsync == super::LipSync::Model {
+    pub fn configured(lipsync: LipSync, models_dir: &Path) -> Result<Option<LipModel>> {
+        if lipsync == LipSync::Model {
             Ok(Some(LipModel::load(models_dir)?))
         } else {
             Ok(None)
@@ -230,9 +240,9 @@ pub const CLOSED_GAP: f32 = 0.04;
 
 /// The model's rows (25 fps) as the renderer's mouth track at `fps`, `n` frames: what
 /// [`MouthTrack`] makes of them, the last row held past the end.
-pub fn mouth_track(rows: &[MouthRow], n: usize, fps: f32) -> Vec<crate::mouth::MouthShape> {
+pub fn mouth_track(rows: &[MouthRow], n: usize, fps: f32) -> Vec<super::shape::MouthShape> {
     let Some(last) = rows.last() else {
-        return vec![crate::mouth::MouthShape::default(); n];
+        return vec![super::shape::MouthShape::default(); n];
     };
     let mut t = MouthTrack::new(fps);
     let mut out = Vec::with_capacity(n + 2);
@@ -278,7 +288,7 @@ impl MouthTrack {
     }
 
     /// Adds the next model row; appends every video frame that became ready.
-    pub fn push(&mut self, row: &MouthRow, out: &mut Vec<crate::mouth::MouthShape>) {
+    pub fn push(&mut self, row: &MouthRow, out: &mut Vec<super::shape::MouthShape>) {
         self.prev = self.cur;
         self.cur = *row;
         self.have += 1;
@@ -300,8 +310,8 @@ impl MouthTrack {
         }
     }
 
-    fn frame(&mut self, ra: &MouthRow, rb: &MouthRow, w: f32) -> crate::mouth::MouthShape {
-        use crate::mouth::MouthShape;
+    fn frame(&mut self, ra: &MouthRow, rb: &MouthRow, w: f32) -> super::shape::MouthShape {
+        use super::shape::MouthShape;
         let mut r = [0.0; N_OUT];
         for c in 0..N_OUT {
             r[c] = ra[c] * (1.0 - w) + rb[c] * w;
@@ -349,7 +359,7 @@ impl ModelTracker {
     }
 
     /// Adds 16 kHz mono samples; appends every mouth frame that became ready to `out`.
-    pub fn push(&mut self, samples: &[f32], out: &mut Vec<crate::mouth::MouthShape>) -> Result<()> {
+    pub fn push(&mut self, samples: &[f32], out: &mut Vec<super::shape::MouthShape>) -> Result<()> {
         self.rows.clear();
         self.stream.push(samples, &mut self.rows)?;
         for r in &self.rows {

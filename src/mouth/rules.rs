@@ -3,7 +3,7 @@
 //! whole clip (`mouth_from_features`) or streamed live (`MouthTracker`).
 
 use crate::audio::{FrameAnalyzer, FrameFeatures, ANALYSIS_RATE};
-use crate::mouth::MouthShape;
+use super::shape::MouthShape;
 
 /// The level scale of a stretch of speech: noise floor and peak in dB, and the pitch range.
 #[derive(Debug, Clone, Copy)]

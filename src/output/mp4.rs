@@ -20,6 +20,10 @@
 //! (`.OUT.mp4.partial`) and renamed over `OUT.mp4` only when [`Mp4Writer::finish`] succeeds, so a
 //! failed or abandoned render never leaves a half file under the user's name and never clobbers a
 //! previous good file.
+//!
+//! Over 500 lines: one writer whose pipeline (built with a fallback per element), ordering
+//! contract and four ways to fail (bus error, flow error, finish timeout, rename) share its
+//! state; splitting its `impl` over files would hide that state, not shorten the reading.
 
 use std::fs;
 use std::path::{Path, PathBuf};

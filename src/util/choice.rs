@@ -24,8 +24,6 @@ macro_rules! choice {
         impl $name {
             /// Every choice, in the documented order.
             pub const ALL: &'static [$name] = &[$($name::$var),+];
-            /// The config key this choice is read from.
-            pub const KEY: &'static str = $key;
 
             /// The config word.
             pub fn as_str(self) -> &'static str {

@@ -123,7 +123,7 @@ impl Drop for Daemon {
 pub fn mouth_box() -> [u32; 4] {
     let dir = tmpdir("live-rig");
     std::env::set_var("SPEAKFACE_CACHE", dir.join("cache"));
-    let (img, analysis) = speakface::job::analyze_portrait(&Config::default(), &asset("portraits/default.jpg")).unwrap();
+    let (img, analysis) = speakface::face::analyze_portrait(&Config::default(), &asset("portraits/default.jpg")).unwrap();
     let rig = Rig::build(&img, &analysis, 512, 512, 1.0);
     let ids = idx::UPPER_LIP_OUTER.iter().chain(idx::LOWER_LIP_OUTER.iter());
     bbox(ids.map(|&i| [rig.rest[i][0], rig.rest[i][1]]), 4.0, 512, 512)

@@ -1,4 +1,4 @@
-use super::payload::{Layout, Payload, BITS, GRID, PERIOD, WINDOW};
+use super::payload::{crc16, Layout, Payload, BITS, PERIOD};
 use super::{Detector, Embedder};
 
 const DEFAULT_STRENGTH: f32 = 2.0;
