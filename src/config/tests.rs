@@ -69,3 +69,74 @@ fn emotion_blends_and_fixed_gaze_parse() {
     assert_eq!(c.motion.emotion.blend().len(), 2);
     assert_eq!(c.motion.gaze, Gaze::Fixed { yaw: 10.0, pitch: -5.0 });
 }
+
+/// The README's config blocks show each key at its default (the one home of defaults is the
+/// `Default` impls): a value written there that differs from the default fails here, as does a
+/// closed choice whose words the README's comment does not list.
+#[test]
+fn the_readme_shows_the_defaults_and_every_choice() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let defaults = toml::Value::try_from(Config::default()).unwrap();
+    // Examples, not defaults: the portrait's default is "unset" (the bundled one).
+    let examples = ["portrait.image"];
+    let (mut in_block, mut section, mut checked) = (false, String::new(), 0);
+    let mut wrong = vec![];
+    let mut comments: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    let mut last: Option<String> = None;
+    for line in readme.lines() {
+        if line.starts_with("```") {
+            in_block = line == "```toml";
+            continue;
+        }
+        let l = line.trim();
+        if !in_block || l.is_empty() {
+            continue;
+        }
+        if l.starts_with('#') {
+            // A comment under a key's (aligned with it) continues that key's comment.
+            if line.starts_with(' ') {
+                if let Some(c) = last.as_ref().and_then(|k: &String| comments.get_mut(k)) {
+                    c.push(' ');
+                    c.push_str(l.trim_start_matches('#').trim());
+                }
+            }
+            continue;
+        }
+        if let Some(h) = l.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            section = h.to_string();
+            last = None;
+            continue;
+        }
+        let Some((k, rest)) = l.split_once(" = ") else { continue };
+        let key = format!("{section}.{}", k.trim());
+        let (value, comment) = match rest.find(" #") {
+            Some(i) => (&rest[..i], rest[i + 2..].trim()),
+            None => (rest, ""),
+        };
+        comments.insert(key.clone(), comment.to_string());
+        last = Some(key.clone());
+        let Ok(written) = toml::from_str::<toml::Table>(&format!("v = {value}")) else { continue };
+        let default = key.split('.').try_fold(&defaults, |v, part| v.get(part));
+        if let (Some(default), false) = (default, examples.contains(&key.as_str())) {
+            checked += 1;
+            if written["v"] != *default {
+                wrong.push(format!("{key}: README {} vs default {default}", written["v"]));
+            }
+        }
+    }
+    assert!(checked > 40 && wrong.is_empty(), "{checked} keys checked; README differs from the defaults: {wrong:?}");
+    let choices: [(&str, Vec<&str>); 7] = [
+        ("output.display.sink", DisplaySink::ALL.iter().map(|c| c.as_str()).collect()),
+        ("motion.lipsync", crate::mouth::LipSync::ALL.iter().map(|c| c.as_str()).collect()),
+        ("audio.source", AudioSource::ALL.iter().map(|c| c.as_str()).collect()),
+        ("output.encoder", Encoder::ALL.iter().map(|c| c.as_str()).collect()),
+        ("inference.device", crate::infer::Device::ALL.iter().map(|c| c.as_str()).collect()),
+        ("provenance.label_position", LabelPosition::ALL.iter().map(|c| c.as_str()).collect()),
+        ("motion.emotion", crate::motion::Emotion::ALL.iter().map(|e| e.name()).collect()),
+    ];
+    for (key, words) in choices {
+        let comment = &comments[key];
+        let missing: Vec<&&str> = words.iter().filter(|w| !comment.contains(**w)).collect();
+        assert!(missing.is_empty(), "README's comment on {key} lacks {missing:?}: {comment}");
+    }
+}

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
+use crate::util::hash::sha256;
 
 /// Creates the token file with a random token unless it exists; says whether it made one.
 pub fn ensure_token(path: &Path) -> std::io::Result<bool> {
@@ -62,7 +62,7 @@ pub fn bearer(header: &str) -> Option<&str> {
 
 /// Equal in constant time (for equal-length digests, which these always are).
 pub fn token_matches(given: &str, expected: &str) -> bool {
-    let (a, b) = (Sha256::digest(given.as_bytes()), Sha256::digest(expected.as_bytes()));
+    let (a, b) = (sha256(given.as_bytes()), sha256(expected.as_bytes()));
     a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

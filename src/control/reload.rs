@@ -14,9 +14,9 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::{lock, PortraitInfo, ReloadRecord, Shared};
+use crate::util::hash::{sha256, sha256_hex};
 use crate::util::time::now_text;
 use crate::config::{write_atomic, Config};
 use crate::mouth::{LipModel, LipSync};
@@ -143,7 +143,7 @@ pub fn start(shared: Arc<Shared>, engine: mpsc::Sender<EngineMsg>, reload: Arc<A
 }
 
 fn file_hash(path: &Path) -> Option<[u8; 32]> {
-    std::fs::read(path).ok().map(|b| Sha256::digest(&b).into())
+    std::fs::read(path).ok().map(|b| sha256(&b))
 }
 
 struct Worker {
@@ -249,7 +249,7 @@ impl Worker {
             }
         };
         // Remember this version, so a broken file is reported once, not every 2 s.
-        self.known = Some(Sha256::digest(text.as_bytes()).into());
+        self.known = Some(sha256(text.as_bytes()));
         let outcome = Config::from_text(&text, &path).map_err(|e| rejected(400, e.to_string())).and_then(|cfg| self.switch(cfg, source));
         match outcome {
             Ok(a) => {
@@ -288,7 +288,7 @@ impl Worker {
             self.save(&mut a, |p| write_atomic(p, text.as_bytes()).map(|_| text.to_string()).map_err(|e| e.to_string()));
             a
         });
-        let sha = hex::encode(Sha256::digest(text.as_bytes()));
+        let sha = sha256_hex(text.as_bytes());
         self.finish(who, "config.put", &outcome, &format!("sha256 {sha}"));
         outcome
     }
@@ -296,7 +296,7 @@ impl Worker {
     /// `PUT /v1/portrait`: keep the image in the state folder, build its rig, swap, and point the
     /// config file's `portrait.image` at it (comments and layout of the file kept).
     fn put_portrait(&mut self, bytes: &[u8], who: &str) -> Outcome {
-        let sha = hex::encode(Sha256::digest(bytes));
+        let sha = sha256_hex(bytes);
         let outcome = self.try_portrait(bytes, &sha, who);
         self.finish(who, "portrait.put", &outcome, &format!("image sha256 {sha}, {} bytes", bytes.len()));
         outcome
@@ -329,7 +329,7 @@ impl Worker {
         let c = &cfg.camera;
         let shot = crate::camera::snapshot(&device, c.width, c.height, c.skip_frames).map_err(|e| rejected(422, e.to_string()))?;
         let bytes = crate::camera::png(&shot.image).map_err(|e| rejected(500, e.to_string()))?;
-        let sha = hex::encode(Sha256::digest(&bytes));
+        let sha = sha256_hex(&bytes);
         log::info!("camera {}: took a {} still from \"{}\" (sha256 {sha})", device.display(), shot.format, shot.card);
         // Consent first (the portrait check reads the allowlist), undone if the still is refused.
         let mut undo: Option<(PathBuf, Option<Vec<u8>>)> = None;
@@ -418,7 +418,7 @@ impl Worker {
         };
         match write(&p) {
             Ok(text) => {
-                self.known = Some(Sha256::digest(text.as_bytes()).into());
+                self.known = Some(sha256(text.as_bytes()));
                 a.saved = true;
                 super::guard::saved_change(&self.shared.config(), &text);
             }

@@ -3,7 +3,6 @@
 //! daemon and `speakface render` make, before any output sees it; the device id the watermark
 //! carries; and the provenance tags written into recorded MP4 files.
 
-use sha2::{Digest, Sha256};
 
 use crate::config::{Config, LabelPosition};
 use crate::font;
@@ -20,7 +19,7 @@ pub fn device_id(cfg: &Config) -> u32 {
         .filter(|s| !s.trim().is_empty())
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
         .unwrap_or_default();
-    let h = Sha256::digest(format!("speakface-device:{}", seed.trim()).as_bytes());
+    let h = crate::util::hash::sha256(format!("speakface-device:{}", seed.trim()).as_bytes());
     u32::from_be_bytes([h[0], h[1], h[2], h[3]])
 }
 
