@@ -376,6 +376,57 @@ fn under_systemd_it_reports_ready_and_feeds_the_watchdog() {
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "bt709,bt709,bt709", "segment colour description");
 }
 
+/// The daemon records into a folder named with a space and double quotes (the segments land
+/// there and play), and a V4L2 device path carrying a launch-line `!` is only a path that does
+/// not exist: a one-line error naming the key, no extra element.
+#[test]
+fn record_dir_and_v4l2_device_with_spaces_and_quotes_are_plain_paths() {
+    let dir = tmpdir("live-quoted-paths");
+    let speech = asset("speech/demo.wav");
+    let mut d = Daemon::start(
+        &dir,
+        &format!(
+            "[audio]\nsource = \"file\"\nfiles = [\"{}\"]\n[output.rtsp]\nenabled = false\n[output.record]\nenabled = true\ndir = 'rec \"a\" b'\nmin_free_mb = 1\n",
+            speech.display()
+        ),
+        &[],
+    );
+    d.wait_log("outputs: record (", Duration::from_secs(60));
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(d.running(), "{}", d.log());
+    d.stop();
+    let rec = dir.join("rec \"a\" b");
+    let seg = rec.join("speakface-00000.mp4");
+    let video = speakface::output::decode_video(&seg, Some(25)).unwrap_or_else(|e| panic!("{}: {e}", seg.display()));
+    assert_eq!((video.width, video.height), (512, 512));
+    assert!(!video.frames.is_empty() && video.has_audio, "{} frames in {}", video.frames.len(), seg.display());
+    let folders: Vec<String> = std::fs::read_dir(&dir).unwrap().flatten().filter(|e| e.path().is_dir()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert!(!folders.iter().any(|f| f.starts_with("rec") && f != "rec \"a\" b"), "stray folders: {folders:?}");
+
+    let dir = tmpdir("live-quoted-v4l2");
+    let mut d = Daemon::start(
+        &dir,
+        &format!(
+            "[audio]\nsource = \"file\"\nfiles = [\"{}\"]\n[output.rtsp]\nenabled = false\n[output.v4l2]\nenabled = true\ndevice = '/dev/video9 \"x\" ! fakesink'\n",
+            speech.display()
+        ),
+        &[],
+    );
+    let until = Instant::now() + Duration::from_secs(60);
+    while d.running() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!d.running(), "the daemon runs with V4L2 device '/dev/video9 \"x\" ! fakesink':\n{}", d.log());
+    let log = d.log();
+    let errors: Vec<&str> = log.lines().filter(|l| l.starts_with("speakface: error:")).collect();
+    assert_eq!(errors.len(), 1, "{log}");
+    assert!(
+        errors[0].contains("output.v4l2.device") && errors[0].contains("/dev/video9 \"x\" ! fakesink") && errors[0].contains("does not exist"),
+        "{}",
+        errors[0]
+    );
+}
+
 /// The shipped unit passes `systemd-analyze verify` (any output counts as a failure: it exits 0
 /// on some errors) once ExecStart points at a binary that exists.
 #[test]

@@ -192,7 +192,7 @@ fn real_main() -> R<i32> {
     let runs: usize = arg("--runs").map(|r| r.parse()).transpose()?.unwrap_or(20);
     let json_out = arg("--json").map(PathBuf::from);
 
-    let dir = infer::default_models_dir();
+    let dir = speakface::util::dirs::default_models_dir();
     let speech = speakface::audio::read_wav(&speakface::util::dirs::default_speech())?.mono16k;
     // The bundled speech twice (15 s, about 380 hops).
     let speech: Vec<f32> = speech.iter().chain(&speech).copied().collect();
@@ -202,7 +202,7 @@ fn real_main() -> R<i32> {
     let cpu = run_all(&dir, &speech, &portrait, runs);
     println!("gpu_check: CPU pass done");
     // From here on every model loads on the device chosen here.
-    let choice = guarded(|| Ok(infer::select_device("cuda", &dir)))?;
+    let choice = guarded(|| Ok(speakface::mouth::model::select_device(infer::Device::Cuda, &dir)))?;
     println!("gpu_check: device choice {}", serde_json::to_string(&choice)?);
     if let Some(why) = &choice.fallback {
         println!("gpu_check: CUDA not usable: {why}");

@@ -117,7 +117,7 @@ impl Default for ApiConfig {
 }
 
 /// What every output frame carries: a visible label and an invisible watermark (see
-/// `src/provenance.rs` and `src/watermark.rs`). Turning either off is logged and audited.
+/// `src/provenance/`). Turning either off is logged and audited.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProvenanceConfig {

@@ -232,3 +232,83 @@ fn decode_missing_file_is_one_line_error() {
     assert!(err.to_string().contains("junk.mp4") && !err.to_string().contains('\n'), "{err}");
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// A config with only the outputs a live test turns on (no display, no RTSP server).
+fn live_config(w: u32, h: u32) -> crate::config::Config {
+    let mut cfg = crate::config::Config::default();
+    cfg.video.width = w;
+    cfg.video.height = h;
+    cfg.output.rtsp.enabled = false;
+    cfg.output.encoder.0 = "x264enc".into();
+    cfg
+}
+
+/// A recording folder named with a space and double quotes gets its segments, under exactly
+/// that name: the path is a property value, not part of a launch line.
+#[test]
+fn live_record_dir_with_space_and_quotes_gets_playable_segments() {
+    init();
+    let dir = scratch("live-record-quotes");
+    let rec = dir.join("rec \"a\" b");
+    let mut cfg = live_config(W, H);
+    cfg.output.record.enabled = true;
+    cfg.output.record.dir = rec.clone();
+    cfg.output.record.segment_s = 1;
+    cfg.output.record.min_free_mb = 1;
+    let out = live::LiveOutput::start(&cfg, None, "0".repeat(64).as_str()).unwrap();
+    assert_eq!(out.encoder.as_deref(), Some("x264enc"));
+    // Timestamps come from the clock at push: push at the frame rate.
+    for n in 0..75 {
+        out.push(&frame(n % 40), &[0i16; 640]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(40));
+        assert_eq!(out.poll_error(), None);
+    }
+    drop(out);
+    let made: Vec<String> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(made, vec!["rec \"a\" b".to_string()], "folders made beside the recording folder");
+    let mut segs: Vec<PathBuf> = fs::read_dir(&rec).unwrap().map(|e| e.unwrap().path()).collect();
+    segs.sort();
+    assert!(segs.len() >= 2, "1 s segments over 3 s: {segs:?}");
+    assert_eq!(segs[0].file_name().unwrap(), "speakface-00000.mp4");
+    let mut frames = 0;
+    for seg in &segs {
+        let v = decode_video(seg, Some(25)).unwrap_or_else(|e| panic!("{}: {e}", seg.display()));
+        assert_eq!((v.width, v.height), (W, H));
+        assert!(v.has_audio, "{} has no audio", seg.display());
+        frames += v.frames.len();
+    }
+    assert!(frames >= 50, "{frames} frames in {segs:?}");
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// `output.v4l2.device` with a space, quotes or a launch-line `!` is one path: a missing one, a
+/// file that is no device, or a device that is not V4L2 is a one-line error naming the key, and
+/// no element is added.
+#[test]
+fn live_v4l2_device_is_a_path_never_part_of_the_pipeline() {
+    init();
+    let dir = scratch("live-v4l2-quotes");
+    let not_device = dir.join("video \"9\" ! fakesink");
+    fs::write(&not_device, b"").unwrap();
+    let not_v4l2 = dir.join("null \"x\" ! fakesink name=x");
+    std::os::unix::fs::symlink("/dev/null", &not_v4l2).unwrap();
+    for (device, needle) in [
+        (PathBuf::from("/dev/video9 ! fakesink"), "does not exist"),
+        (dir.join("missing \"video\" 9"), "does not exist"),
+        (not_device, "not a V4L2 output device"),
+        (not_v4l2, "GStreamer"),
+    ] {
+        let mut cfg = live_config(W, H);
+        cfg.output.v4l2.enabled = true;
+        cfg.output.v4l2.device = device.clone();
+        let err = match live::LiveOutput::start(&cfg, None, "") {
+            Ok(_) => panic!("{} accepted as a V4L2 device", device.display()),
+            Err(e) => e.to_string(),
+        };
+        eprintln!("{} -> {err}", device.display());
+        assert!(!err.contains('\n'), "not one line: {err}");
+        assert!(err.contains("output.v4l2.device") && err.contains(needle), "{}: {err}", device.display());
+        assert!(err.contains(&*device.to_string_lossy()), "the path is not named as given: {err}");
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
