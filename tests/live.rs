@@ -392,11 +392,15 @@ fn record_dir_and_v4l2_device_with_spaces_and_quotes_are_plain_paths() {
         &[],
     );
     d.wait_log("outputs: record (", Duration::from_secs(60));
-    std::thread::sleep(Duration::from_secs(4));
-    assert!(d.running(), "{}", d.log());
-    d.stop();
     let rec = dir.join("rec \"a\" b");
     let seg = rec.join("speakface-00000.mp4");
+    // Recording for a while: the segment under the quoted folder grows past 100 kB.
+    let until = Instant::now() + Duration::from_secs(60);
+    while std::fs::metadata(&seg).map_or(0, |m| m.len()) < 100_000 && Instant::now() < until && d.running() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(d.running(), "{}", d.log());
+    d.stop();
     let video = speakface::output::decode_video(&seg, Some(25)).unwrap_or_else(|e| panic!("{}: {e}", seg.display()));
     assert_eq!((video.width, video.height), (512, 512));
     assert!(!video.frames.is_empty() && video.has_audio, "{} frames in {}", video.frames.len(), seg.display());
