@@ -1,5 +1,10 @@
-//! The `speakface` command: `render` (portrait + speech → MP4), `analyze` (portrait → landmarks
-//! file), `check-config`, `models`. Every failure is one line on stderr and a non-zero exit.
+//! The `speakface` command: `render` (portrait + speech → MP4), `run` (the live daemon),
+//! `analyze` (portrait → landmarks file), `verify`, `consent`, `camera`, `check-config`,
+//! `boards`, `models`, `bench`, `manpage`. Every failure is one line on stderr and a non-zero exit.
+//!
+//! Over 500 lines: the command line itself, twelve subcommands whose argument help is also the
+//! man page (`speakface manpage`), each with a handler of a few lines that calls into the
+//! library; splitting it would scatter the one place a user's words are turned into calls.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

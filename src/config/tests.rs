@@ -1,3 +1,6 @@
+//! The config's tests: defaults, errors naming line and key, and the README's config blocks
+//! against the defaults.
+
 use std::path::Path;
 
 use super::*;

@@ -239,7 +239,7 @@ fn live_config(w: u32, h: u32) -> crate::config::Config {
     cfg.video.width = w;
     cfg.video.height = h;
     cfg.output.rtsp.enabled = false;
-    cfg.output.encoder.0 = "x264enc".into();
+    cfg.output.encoder = crate::config::Encoder::X264;
     cfg
 }
 
@@ -256,7 +256,7 @@ fn live_record_dir_with_space_and_quotes_gets_playable_segments() {
     cfg.output.record.segment_s = 1;
     cfg.output.record.min_free_mb = 1;
     let out = live::LiveOutput::start(&cfg, None, "0".repeat(64).as_str()).unwrap();
-    assert_eq!(out.encoder.as_deref(), Some("x264enc"));
+    assert_eq!(out.encoder, Some(crate::config::Encoder::X264));
     // Timestamps come from the clock at push: push at the frame rate.
     for n in 0..75 {
         out.push(&frame(n % 40), &[0i16; 640]).unwrap();

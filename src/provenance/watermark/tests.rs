@@ -1,3 +1,6 @@
+//! The watermark's tests: payload and CRC, the layout, reading raw frames back from any start
+//! and at half size, and how faint the mark is.
+
 use super::payload::{crc16, Layout, Payload, BITS, PERIOD};
 use super::{Detector, Embedder};
 
