@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use speakface::config::{Config, EmotionSpec};
-use speakface::motion::Gaze;
+use speakface::motion::emotion::GazeText;
 use speakface::mouth::LipSync;
 use speakface::job::{self, RenderJob};
 use speakface::{infer, Error, Result};
@@ -247,12 +247,12 @@ fn render(a: RenderArgs) -> Result<()> {
         cfg.motion.gaze = match g.split_once(',') {
             Some((y, p)) => {
                 let parse = |s: &str| s.trim().parse::<f32>().map_err(|_| Error::Other(format!("--gaze {g}: \"{s}\" is not a number of degrees")));
-                let (yaw, pitch) = (parse(y)?, parse(p)?);
-                Gaze::fixed(yaw, pitch).ok_or_else(|| format!("{{ yaw = {yaw}, pitch = {pitch} }}"))
+                GazeText::Angles { yaw: parse(y)?, pitch: parse(p)? }
             }
-            None => Gaze::from_mode(&g).ok_or_else(|| format!("\"{g}\"")),
+            None => GazeText::Mode(g),
         }
-        .map_err(|found| Error::Config { path: "command line".into(), message: format!("motion.gaze: expected {}, found {found}", Gaze::EXPECTED) })?;
+        .gaze()
+        .map_err(|message| Error::Config { path: "command line".into(), message })?;
     }
     if let Some(v) = a.head_distance {
         cfg.motion.head_distance = v;

@@ -91,7 +91,7 @@ pub fn known_voice(command: &str, voice: &str) -> Option<bool> {
     use std::sync::{Mutex, OnceLock};
     static LISTS: OnceLock<Mutex<HashMap<String, Vec<String>>>> = OnceLock::new();
     let base = voice.split('+').next().unwrap_or(voice).to_ascii_lowercase();
-    let mut lists = LISTS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    let mut lists = crate::util::lock(LISTS.get_or_init(Default::default));
     let list = lists.entry(command.to_string()).or_insert_with(|| voice_list(command));
     (!list.is_empty()).then(|| list.iter().any(|v| *v == base))
 }

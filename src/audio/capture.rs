@@ -148,7 +148,7 @@ pub struct CaptureStatus {
 
 impl CaptureStatus {
     fn set_error(&self, e: Option<String>) {
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = e;
+        *crate::util::lock(&self.last_error) = e;
     }
 
     /// The running device stopped delivering: counts the outage, records why and logs it once.

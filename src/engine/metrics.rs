@@ -82,7 +82,7 @@ impl Metrics {
             self.latency_buckets[b].fetch_add(1, Ordering::Relaxed);
             self.latency_sum_us.fetch_add((l * 1000.0) as u64, Ordering::Relaxed);
         }
-        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        let mut w = crate::util::lock(&self.window);
         if w.since.is_none() {
             w.since = Some(Instant::now());
         }
@@ -99,7 +99,7 @@ impl Metrics {
 
     /// Summarises and restarts the window.
     pub fn take_stats(&self) -> Stats {
-        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        let mut w = crate::util::lock(&self.window);
         let secs = w.since.map_or(0.0, |s| s.elapsed().as_secs_f64());
         let s = Stats {
             fps: if secs > 0.0 { w.frames as f64 / secs } else { 0.0 },

@@ -103,12 +103,24 @@ impl Gaze {
     }
 }
 
-/// `motion.gaze` as written: a mode or a table of angles.
+/// `motion.gaze` as written (config file or `--gaze`): a mode or a table of angles.
 #[derive(Deserialize, Serialize)]
 #[serde(untagged)]
-enum GazeText {
+pub enum GazeText {
     Mode(String),
     Angles { yaw: f32, pitch: f32 },
+}
+
+impl GazeText {
+    /// The gaze it names; a wrong mode or an angle beyond ±30° is
+    /// `motion.gaze: expected …, found …`.
+    pub fn gaze(self) -> Result<Gaze, String> {
+        let (gaze, found) = match self {
+            GazeText::Mode(m) => (Gaze::from_mode(&m), format!("\"{m}\"")),
+            GazeText::Angles { yaw, pitch } => (Gaze::fixed(yaw, pitch), format!("{{ yaw = {yaw}, pitch = {pitch} }}")),
+        };
+        gaze.ok_or_else(|| format!("motion.gaze: expected {}, found {}", Gaze::EXPECTED, crate::error::cut(&found, 200)))
+    }
 }
 
 impl Serialize for Gaze {
@@ -125,11 +137,7 @@ impl Serialize for Gaze {
 impl<'de> Deserialize<'de> for Gaze {
     /// A wrong mode or an angle beyond ±30° is refused here, naming the key.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Gaze, D::Error> {
-        let (gaze, found) = match GazeText::deserialize(d)? {
-            GazeText::Mode(m) => (Gaze::from_mode(&m), format!("\"{m}\"")),
-            GazeText::Angles { yaw, pitch } => (Gaze::fixed(yaw, pitch), format!("{{ yaw = {yaw}, pitch = {pitch} }}")),
-        };
-        gaze.ok_or_else(|| serde::de::Error::custom(format!("motion.gaze: expected {}, found {}", Gaze::EXPECTED, crate::error::cut(&found, 200))))
+        GazeText::deserialize(d)?.gaze().map_err(serde::de::Error::custom)
     }
 }
 

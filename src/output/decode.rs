@@ -133,8 +133,8 @@ pub fn decode_video(path: &Path, max_frames: Option<usize>) -> Result<DecodedVid
     let _ = pipeline.set_state(gst::State::Null);
     run?;
 
-    let mut v = std::mem::take(&mut *video.lock().unwrap_or_else(|p| p.into_inner()));
-    let a = std::mem::take(&mut *audio.lock().unwrap_or_else(|p| p.into_inner()));
+    let mut v = std::mem::take(&mut *crate::util::lock(&video));
+    let a = std::mem::take(&mut *crate::util::lock(&audio));
     if let Some(msg) = v.error.take() {
         return Err(out_err(path, msg));
     }

@@ -1,8 +1,8 @@
 //! The eye shader: whites kept, the iris moved for gaze, clipped by the lids (which close for
 //! blinks).
 
-use super::raster::{mix, put, raster, sample, smoothstep};
-use crate::face::geometry::inside_polygon;
+use super::raster::{mix, put, raster, sample};
+use crate::face::geometry::{inside_polygon, smoothstep};
 use crate::face::rig::{EyeRegion, Rig};
 use crate::motion_params::{MotionFrame, Param};
 

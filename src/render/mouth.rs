@@ -1,8 +1,8 @@
 //! The mouth shader: the portrait's own lips and teeth where it had them, and a synthesized
 //! cavity, teeth and tongue where the jaw opens further, laid along the lips' own axis.
 
-use super::raster::{mix, put, raster, sample, smoothstep};
-use crate::face::geometry::{inside_polygon, polygon_pixels};
+use super::raster::{mix, put, raster, sample};
+use crate::face::geometry::{inside_polygon, polygon_pixels, smoothstep};
 use crate::face::idx;
 use crate::face::rig::Rig;
 

@@ -37,11 +37,6 @@ pub(super) fn mix(a: [f32; 3], b: [f32; 3], t: f32) -> [f32; 3] {
     [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t]
 }
 
-pub(super) fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
-    let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
-    t * t * (3.0 - 2.0 * t)
-}
-
 /// Calls `f(y, lo, hi, l1, l2, d1, d2)` for each row `y` of triangle (a, b, c) with the run of
 /// pixel centres `lo..=hi` inside it: (l1, l2) are the barycentric weights of b and c at pixel
 /// `lo`, and they grow by (d1, d2) per pixel to the right. A pixel centre is inside when

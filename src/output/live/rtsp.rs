@@ -125,7 +125,7 @@ impl RtspServer {
             let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let c = closed.clone();
             client.connect_closed(move |_| c.store(true, std::sync::atomic::Ordering::SeqCst));
-            let mut list = cl.lock().unwrap_or_else(|p| p.into_inner());
+            let mut list = crate::util::lock(&cl);
             list.retain(|w| !w.closed.load(std::sync::atomic::Ordering::SeqCst) && w.client.upgrade().is_some());
             let setting_up: Vec<(usize, std::time::Instant)> = list
                 .iter()
@@ -142,7 +142,7 @@ impl RtspServer {
             if let Some(victim) = victim {
                 // Said once a minute at most (a flood would fill the log otherwise).
                 let now = std::time::Instant::now();
-                let mut said = CAP_LOGGED.lock().unwrap_or_else(|p| p.into_inner());
+                let mut said = crate::util::lock(&CAP_LOGGED);
                 if said.is_none_or(|t| now.duration_since(t) > std::time::Duration::from_secs(60)) {
                     log::warn!("rtsp: {CONNECTING_MAX} connections without a session; closing the oldest to make room");
                     *said = Some(now);
@@ -203,7 +203,7 @@ impl RtspServer {
             let bin = media.element();
             let bin = bin.downcast_ref::<gst::Bin>();
             let get = |n: &str| bin.and_then(|b| b.by_name(n)).and_then(|e| e.downcast::<gst_app::AppSrc>().ok());
-            let mut feed = f.lock().unwrap_or_else(|p| p.into_inner());
+            let mut feed = crate::util::lock(&f);
             feed.video = get("v");
             feed.audio = get("a");
             feed.want_key = true;
@@ -233,7 +233,7 @@ impl RtspServer {
                     // On this loop's context (timeout_add_seconds would use the global one).
                     gst::glib::source::timeout_source_new_seconds(2, Some("rtsp-cleanup"), gst::glib::Priority::DEFAULT, move || {
                         p.cleanup();
-                        let mut list = cl.lock().unwrap_or_else(|p| p.into_inner());
+                        let mut list = crate::util::lock(&cl);
                         list.retain(|w| {
                             let Some(c) = w.client.upgrade().filter(|_| !w.closed.load(std::sync::atomic::Ordering::SeqCst)) else { return false };
                             if w.since.elapsed() > CLIENT_SETUP_TIMEOUT && c.session_filter(None).is_empty() {
