@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod engine;
 pub mod error;
 pub mod face;
+pub mod gallery;
 pub mod font;
 pub mod infer;
 pub mod job;

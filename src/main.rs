@@ -56,6 +56,24 @@ enum Command {
     },
     /// Validate a config file without starting anything.
     CheckConfig { file: PathBuf },
+    /// Render the gallery poses (rest, aa, ee, oo, mm, ff, blink, turn 20°, smile) of each
+    /// portrait as one PNG sheet with 2× crops of the mouth and eyes, for a person to check.
+    Gallery {
+        /// Portraits to render (one sheet each, named after the file).
+        #[arg(required = true, num_args = 1..)]
+        portraits: Vec<PathBuf>,
+        /// Folder for the sheets.
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write the poses as a motion track (CSV, each pose held N frames; see --hold),
+        /// to render them through `render --motion-track`.
+        #[arg(long)]
+        track: Option<PathBuf>,
+        #[arg(long, default_value_t = 3)]
+        hold: usize,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// List the board profiles, which one this machine gets and why, and each board's notes.
     Boards,
     /// Is the invisible watermark in this video (an MP4 file, or a stream URL such as
@@ -306,6 +324,29 @@ fn render(a: RenderArgs) -> Result<()> {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Render(a) => render(a),
+        Command::Gallery { portraits, out, track, hold, config } => {
+            let cfg = load_config(config.as_ref())?;
+            std::fs::create_dir_all(&out).map_err(|e| Error::Output { path: out.clone(), message: format!("cannot create: {e}") })?;
+            if let Some(t) = &track {
+                speakface::gallery::poses_csv(t, hold.max(1))?;
+            }
+            let mut failed = 0;
+            for p in &portraits {
+                let name = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "portrait".into());
+                let sheet = out.join(format!("{name}.png"));
+                match speakface::gallery::portrait_sheet(&cfg, p, &sheet) {
+                    Ok(()) => println!("{}", sheet.display()),
+                    Err(e) => {
+                        eprintln!("speakface: {}: {e}", p.display());
+                        failed += 1;
+                    }
+                }
+            }
+            if failed > 0 {
+                return Err(Error::Other(format!("{failed} of {} portraits failed", portraits.len())));
+            }
+            Ok(())
+        }
         Command::Analyze { portrait, out, config } => {
             let cfg = load_config(config.as_ref())?;
             let (_, analysis) = speakface::face::analyze_portrait(&cfg, &portrait)?;

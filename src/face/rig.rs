@@ -350,6 +350,32 @@ impl Rig {
     }
 }
 
+impl Rig {
+    /// Where a point rigidly attached to the skull lands in the frame: `p` is its position
+    /// after the face's own deformation (3D, frame pixels, as in `rest`), `rest` where it sits
+    /// in the portrait. The head pose and perspective of `deform` with the full head weight.
+    /// For geometry that is not in the mesh: the teeth.
+    pub fn place(&self, m: &MotionFrame, p: [f32; 3], rest: [f32; 3]) -> [f32; 2] {
+        let rot = rotation(m.get(Param::HeadYaw).to_radians(), m.get(Param::HeadPitch).to_radians(), m.get(Param::HeadRoll).to_radians());
+        let s = m.get(Param::HeadScale);
+        let (tx, ty) = (m.get(Param::HeadX) * self.width as f32, m.get(Param::HeadY) * self.height as f32);
+        let c = [self.width as f32 / 2.0, self.height as f32 / 2.0];
+        let f = self.focal_px;
+        let project = |p: [f32; 3]| {
+            let k = f / (f + p[2] - self.pivot[2]).max(f * 0.2);
+            [c[0] + (p[0] - c[0]) * k, c[1] + (p[1] - c[1]) * k]
+        };
+        let d = [p[0] - self.pivot[0], p[1] - self.pivot[1], p[2] - self.pivot[2]];
+        let q = [
+            self.pivot[0] + s * (rot[0][0] * d[0] + rot[0][1] * d[1] + rot[0][2] * d[2]) + tx,
+            self.pivot[1] + s * (rot[1][0] * d[0] + rot[1][1] * d[1] + rot[1][2] * d[2]) + ty,
+            self.pivot[2] + s * (rot[2][0] * d[0] + rot[2][1] * d[1] + rot[2][2] * d[2]),
+        ];
+        let (pq, pr) = (project(q), project(rest));
+        [rest[0] + pq[0] - pr[0], rest[1] + pq[1] - pr[1]]
+    }
+}
+
 /// Mean colour of the eye white (brightest part of the eye opening outside the iris) and of the iris.
 fn eye_colors(img: &RgbImage, poly: &[[f32; 2]], iris: &Iris) -> ([f32; 3], [f32; 3]) {
     let mut sclera: Vec<[f32; 3]> = Vec::new();

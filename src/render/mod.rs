@@ -6,15 +6,19 @@
 //! Not for: deciding motion or encoding. No allocation per frame once the renderer is built.
 //!
 //! Here: the renderer and its skin pass; `raster`: triangle spans and the bilinear sampler;
-//! `mouth`: the mouth shader; `eyes`: the eye shader.
+//! `mouth`: the mouth shader, with `axis` (its coordinates), `teeth` (the dental arches) and
+//! `palette` (the portrait's colours, sharpness and grain); `eyes`: the eye shader.
 
+mod axis;
 mod eyes;
 mod mouth;
+mod palette;
 mod raster;
+mod teeth;
 
 use crate::face::rig::Rig;
 use crate::motion_params::MotionFrame;
-use mouth::MouthPalette;
+use palette::MouthPalette;
 use raster::{spans, Lanes};
 
 pub struct Renderer {
@@ -54,7 +58,6 @@ impl Renderer {
         let src = rig.image.as_raw().as_slice();
         self.frame.copy_from_slice(src);
 
-        mouth::draw_mouth(&mut self.frame, &self.dest, self.palette, rig, w, h);
         for (e, eye) in rig.eyes.iter().enumerate() {
             eyes::draw_eye(&mut self.frame, &self.dest, &mut self.eye_poly, rig, eye, e, &m, w, h);
         }
@@ -79,6 +82,7 @@ impl Renderer {
                 lanes.row(sx, sy, dx, dy, &mut frame[(y * w + lo) * 3..(y * w + hi + 1) * 3]);
             });
         }
+        mouth::draw_mouth(&mut self.frame, &self.dest, &self.scratch, &self.palette, rig, &m, w, h);
         &self.frame
     }
 

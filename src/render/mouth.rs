@@ -1,58 +1,42 @@
-//! The mouth shader: the portrait's own lips and teeth where it had them, and a synthesized
-//! cavity, teeth and tongue where the jaw opens further, laid along the lips' own axis.
+//! The mouth shader: the portrait's own lips and teeth where it had them and, where the jaw
+//! opens further, a mouth built behind the lips: the dental arches (`teeth`), a tongue that rides
+//! on the jaw, and a cavity darkened by depth, all in the portrait's colours, sharpness and grain
+//! (`palette`). The opening's rim is soft: the lips' inner surface turns away into shadow
+//! over a width set by the portrait's own sharpness, so no polygon edge or stair step shows.
 
+use super::palette::{grain_at, MouthPalette};
 use super::raster::{mix, put, raster, sample};
-use crate::face::geometry::{inside_polygon, polygon_pixels, smoothstep};
+use super::axis::{line_at, Axis};
+use super::teeth::{Arches, Hit};
+use crate::face::geometry::{inside_polygon, smoothstep};
 use crate::face::idx;
 use crate::face::rig::Rig;
+use crate::motion_params::MotionFrame;
 
-/// A lip line as a function of position along the mouth: `u` (0 at one corner, 1 at the other)
-/// → perpendicular offset `v` from the corner-to-corner axis.
-#[derive(Clone, Copy)]
-pub(super) struct Axis {
-    a: [f32; 2],
-    dir: [f32; 2],
-    len: f32,
-    n: [f32; 2],
-}
-
-impl Axis {
-    pub(super) fn new(a: [f32; 2], b: [f32; 2]) -> Axis {
-        let d = [b[0] - a[0], b[1] - a[1]];
-        let len = (d[0] * d[0] + d[1] * d[1]).sqrt().max(1e-3);
-        let dir = [d[0] / len, d[1] / len];
-        Axis { a, dir, len, n: [-dir[1], dir[0]] }
-    }
-    pub(super) fn uv(&self, p: [f32; 2]) -> (f32, f32) {
-        let d = [p[0] - self.a[0], p[1] - self.a[1]];
-        ((d[0] * self.dir[0] + d[1] * self.dir[1]) / self.len, d[0] * self.n[0] + d[1] * self.n[1])
-    }
-    pub(super) fn point(&self, u: f32, v: f32) -> [f32; 2] {
-        [
-            self.a[0] + self.dir[0] * u * self.len + self.n[0] * v,
-            self.a[1] + self.dir[1] * u * self.len + self.n[1] * v,
-        ]
-    }
-}
-
-/// Offset of a polyline (given as 11 (u, v) points) at u, by linear interpolation.
-pub(super) fn line_at(pts: &[(f32, f32); 11], u: f32) -> f32 {
-    if u <= pts[0].0 {
-        return pts[0].1;
-    }
-    for k in 0..10 {
-        let (a, b) = (pts[k], pts[k + 1]);
-        if u <= b.0 {
-            let t = if b.0 - a.0 > 1e-6 { (u - a.0) / (b.0 - a.0) } else { 1.0 };
-            return a.1 + (b.1 - a.1) * t;
+/// Distance from `p` to the nearest edge of the closed polygon `poly`, and that nearest point.
+fn nearest_on_outline(poly: &[[f32; 2]], p: [f32; 2]) -> (f32, [f32; 2]) {
+    let mut best = (f32::MAX, p);
+    let mut j = poly.len() - 1;
+    for i in 0..poly.len() {
+        let (a, b) = (poly[j], poly[i]);
+        let ab = [b[0] - a[0], b[1] - a[1]];
+        let ap = [p[0] - a[0], p[1] - a[1]];
+        let t = ((ap[0] * ab[0] + ap[1] * ab[1]) / (ab[0] * ab[0] + ab[1] * ab[1]).max(1e-6)).clamp(0.0, 1.0);
+        let (dx, dy) = (ap[0] - ab[0] * t, ap[1] - ab[1] * t);
+        let d2 = dx * dx + dy * dy;
+        if d2 < best.0 {
+            best = (d2, [a[0] + ab[0] * t, a[1] + ab[1] * t]);
         }
+        j = i;
     }
-    pts[10].1
+    (best.0.sqrt(), best.1)
 }
 
-/// The mouth opening: the portrait's own lips and teeth where it had them, a synthesized
-/// cavity, teeth and tongue where the jaw opens further.
-pub(super) fn draw_mouth(frame: &mut [u8], dest: &[[f32; 2]], pal: MouthPalette, rig: &Rig, w: usize, h: usize) {
+/// The mouth opening for one frame, drawn after the skin (its rim blends from the lips the
+/// skin pass drew around it). `scratch` holds the vertices after the face's own
+/// deformation (from `Rig::deform`), for the jaw that carries the lower teeth.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn draw_mouth(frame: &mut [u8], dest: &[[f32; 2]], scratch: &[[f32; 3]], pal: &MouthPalette, rig: &Rig, m: &MotionFrame, w: usize, h: usize) {
     let src = rig.image.as_raw().as_slice();
     let d = |i: usize| dest[i];
     let s = |i: usize| [rig.rest[i][0], rig.rest[i][1]];
@@ -68,7 +52,59 @@ pub(super) fn draw_mouth(frame: &mut [u8], dest: &[[f32; 2]], pal: MouthPalette,
         up_s[k] = ax_s.uv(s(idx::UPPER_LIP_INNER[k]));
         lo_s[k] = ax_s.uv(s(idx::LOWER_LIP_INNER[k]));
     }
-    let iod = rig.iod;
+    let arches = Arches::place(rig, m, scratch, &ax_d);
+    let mut hole = [[0.0f32; 2]; 20];
+    for k in 0..11 {
+        hole[k] = d(idx::UPPER_LIP_INNER[k]);
+    }
+    for k in 1..10 {
+        hole[10 + k] = d(idx::LOWER_LIP_INNER[10 - k]);
+    }
+    let centre = [(hole[0][0] + hole[10][0]) / 2.0, (hole[0][1] + hole[10][1]) / 2.0];
+    let inside = Inside { pal, arches, len: ax_d.len() };
+    // Parted lips do not show the dark line where they met in the portrait: the band of lip
+    // along the outline takes the lip's colour from just beyond it, as much as the lips parted.
+    let seam = (0.03 * rig.iod).clamp(1.5, 4.0);
+    let outward = |p: [f32; 2], dist: f32, q: [f32; 2]| {
+        if dist > 0.5 {
+            [(q[0] - p[0]) / dist, (q[1] - p[1]) / dist]
+        } else {
+            let (dx, dy) = (q[0] - centre[0], q[1] - centre[1]);
+            let l = (dx * dx + dy * dy).sqrt().max(1e-3);
+            [dx / l, dy / l]
+        }
+    };
+    let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    for p in &hole {
+        (x0, y0, x1, y1) = (x0.min(p[0]), y0.min(p[1]), x1.max(p[0]), y1.max(p[1]));
+    }
+    let clampx = |v: f32| (v.max(0.0) as usize).min(w - 1);
+    let clampy = |v: f32| (v.max(0.0) as usize).min(h - 1);
+    // Parted anywhere beyond the portrait's own opening? A closed mouth has no band to redo.
+    let parted_max = (0..11).map(|k| (lo_d[k].1 - up_d[k].1) - (lo_s[k].1 - up_s[k].1).max(0.0)).fold(f32::MIN, f32::max);
+    let band_rows = if parted_max > 0.0 { clampy(y0 - seam - 1.0)..=clampy(y1 + seam + 1.0) } else { 1..=0 };
+    for y in band_rows {
+        for x in clampx(x0 - seam - 1.0)..=clampx(x1 + seam + 1.0) {
+            let p = [x as f32 + 0.5, y as f32 + 0.5];
+            let (dist, q) = nearest_on_outline(&hole, p);
+            // Inside too: the hole pass below repaints what it covers, and a pixel on the
+            // outline that neither pass covers still shows lip, not the portrait's seam.
+            if dist > seam {
+                continue;
+            }
+            let (u, _) = ax_d.uv(q);
+            let parted = (line_at(&lo_d, u) - line_at(&up_d, u)) - (line_at(&lo_s, u) - line_at(&up_s, u)).max(0.0);
+            let k = smoothstep(0.0, 2.0 * seam, parted) * smoothstep(seam, 0.4 * seam, dist);
+            if k <= 0.0 {
+                continue;
+            }
+            let o = if inside_polygon(p, &hole) { outward(p, dist, q) } else { outward(q, dist, p) };
+            let beyond = sample(frame, w, h, q[0] + (seam + 1.0) * o[0], q[1] + (seam + 1.0) * o[1]);
+            let i = (y * w + x) * 3;
+            let here = [frame[i] as f32, frame[i + 1] as f32, frame[i + 2] as f32];
+            put(frame, w, x, y, mix(here, beyond, k));
+        }
+    }
     for t in &rig.mouth {
         let (a, b, c) = (dest[t[0] as usize], dest[t[1] as usize], dest[t[2] as usize]);
         raster(w, h, a, b, c, |x, y, _, _| {
@@ -78,95 +114,129 @@ pub(super) fn draw_mouth(frame: &mut [u8], dest: &[[f32; 2]], pal: MouthPalette,
             let open = (vl - vu).max(1e-3);
             let src_open = (sl - su).max(0.0);
             let (d_up, d_lo) = (v - vu, vl - v);
-            let color = if d_up <= src_open / 2.0 {
+            // The lip the rim turns in from: what the skin pass drew just outside the outline.
+            let p = [x as f32 + 0.5, y as f32 + 0.5];
+            let (dist, q) = nearest_on_outline(&hole, p);
+            let out = outward(p, dist, q);
+            let lip = sample(frame, w, h, q[0] + (seam + 1.0) * out[0], q[1] + (seam + 1.0) * out[1]);
+            let half = src_open / 2.0;
+            // The portrait's own opening (its teeth) rides on the lips, half on each; the built
+            // mouth shows beyond it, its rim starting from what the portrait showed at its seam.
+            let (inner, into, from) = if d_up <= half {
                 let p = ax_s.point(u, su + d_up);
-                sample(src, w, h, p[0], p[1])
-            } else if d_lo <= src_open / 2.0 {
+                (sample(src, w, h, p[0], p[1]), dist, lip)
+            } else if d_lo <= half {
                 let p = ax_s.point(u, sl - d_lo);
-                sample(src, w, h, p[0], p[1])
+                (sample(src, w, h, p[0], p[1]), dist, lip)
             } else {
-                // A lip parting only a pixel or two wider than the portrait's shows mostly the
-                // portrait's own seam (lip shadow, teeth), not a drawn black line.
-                let inner = mouth_interior(u, d_up, d_lo, open, iod, &pal);
-                let seam = ax_s.point(u, (su + sl) / 2.0);
-                let reveal = smoothstep(0.0, 0.05 * iod, open - src_open);
-                mix(sample(src, w, h, seam[0], seam[1]), inner, reveal)
+                let from = if half > 0.5 {
+                    let m = ax_s.point(u, su + half);
+                    sample(src, w, h, m[0], m[1])
+                } else {
+                    lip
+                };
+                (inside.at(u, v, d_up, d_lo, open, src_open), (dist - half).max(0.0), from)
             };
+            // The rim: lip turning into the opening over the width the portrait's sharpness
+            // allows for the step between them.
+            let rim = pal.ramp(MouthPalette::lum(from) - MouthPalette::lum(inner)) + 0.5;
+            // Only as far as the lips parted beyond the portrait's own opening: at rest the
+            // portrait's mouth is exactly itself.
+            let parted = smoothstep(0.0, 2.0 * seam, open - src_open);
+            let color = mix(inner, mix(from, inner, smoothstep(0.0, rim, into)), parted);
             put(frame, w, x, y, color);
         });
     }
 }
 
-/// The colours of the inside of the mouth, in the portrait's own light and palette.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct MouthPalette {
-    /// Per-channel factor from a typical photographed lip to this portrait's lips.
-    tint: [f32; 3],
-    teeth: [f32; 3],
+/// The inside of the mouth for one frame.
+struct Inside<'a> {
+    pal: &'a MouthPalette,
+    arches: Arches,
+    len: f32,
 }
 
-impl MouthPalette {
-    pub(super) fn of(rig: &Rig) -> MouthPalette {
-        // Teeth as bright as the whites of the eyes and a little warmer: a varnished painting gets
-        // ivory teeth, not the white of a toothpaste advert.
-        let s = [0, 1, 2].map(|c| (rig.eyes[0].sclera_rgb[c] + rig.eyes[1].sclera_rgb[c]) / 2.0);
-        let lum = (0.299 * s[0] + 0.587 * s[1] + 0.114 * s[2]).clamp(90.0, 225.0);
-        let hue = mix([226.0, 220.0, 205.0], s, 0.4);
-        let hl = 0.299 * hue[0] + 0.587 * hue[1] + 0.114 * hue[2];
-        let teeth = hue.map(|v| (v * 1.05 * lum / hl).min(245.0));
-        // The lips' mean colour (between the outer and inner contours) against a typical lip.
-        let p = |i: usize| [rig.rest[i][0], rig.rest[i][1]];
-        let outer: Vec<[f32; 2]> = idx::UPPER_LIP_OUTER.iter().chain(idx::LOWER_LIP_OUTER.iter().rev()).map(|&i| p(i)).collect();
-        let hole: Vec<[f32; 2]> = idx::UPPER_LIP_INNER.iter().chain(idx::LOWER_LIP_INNER.iter().rev()).map(|&i| p(i)).collect();
-        let (mut sum, mut n) = ([0.0f32; 3], 0.0f32);
-        for (x, y) in polygon_pixels(&outer, rig.width, rig.height) {
-            if !inside_polygon([x as f32 + 0.5, y as f32 + 0.5], &hole) {
-                let px = rig.image.get_pixel(x, y).0;
-                for c in 0..3 {
-                    sum[c] += px[c] as f32;
-                }
-                n += 1.0;
+impl Inside<'_> {
+    /// Colour at mouth-axis position (`u`, `v`) (`v` down, pixels), `d_up` below the upper lip's
+    /// inner line and `d_lo` above the lower lip's, in an opening `open` pixels tall.
+    /// Where the portrait shows its own teeth (its lips were parted by `src_open` pixels), those
+    /// ride on the lips and the built teeth stay away.
+    #[allow(clippy::too_many_arguments)]
+    fn at(&self, u: f32, v: f32, d_up: f32, d_lo: f32, open: f32, src_open: f32) -> [f32; 3] {
+        let pal = self.pal;
+        let mm = self.arches.mm;
+        let x = u * self.len;
+        let side = ((u - 0.5) * 2.0).abs().min(1.0);
+        // Cavity: the lips' inner surface in shadow near the rim, dark further in and towards
+        // the cheeks.
+        let depth = smoothstep(0.0, 0.45, d_up.min(d_lo) / open);
+        // Never near black: an outside camera's colour noise on a nearly black patch reads as
+        // strong colour, and a real open mouth in soft light is dim, not a hole.
+        let floor = |c: [f32; 3]| {
+            let l = MouthPalette::lum(c).max(1.0);
+            let k = (38.0 / l).max(1.0);
+            c.map(|v| v * k)
+        };
+        let near = floor(pal.lip.map(|c| c * 0.45));
+        let deep = floor(pal.lip.map(|c| c * 0.16));
+        let mut c = mix(near, deep, depth.max(0.6 * side * side));
+        // Tongue: a mound behind the lower incisors, riding on the jaw.
+        if let Some(hit) = self.arches.lower.tooth_at(x).or_else(|| self.arches.lower.tooth_at(x.clamp(self.arches.lower.xs[0] + 0.01, self.arches.lower.xs[10] - 0.01))) {
+            let mid = (self.arches.lower.xs[0] + self.arches.lower.xs[10]) / 2.0;
+            let half = 15.0 * mm;
+            let q = ((x - mid) / half).clamp(-1.0, 1.0);
+            let top = hit.edge - (4.0 - 6.0 * q * q) * mm;
+            let below = v - top;
+            if below > -3.0 {
+                let tongue = pal.lip.map(|c| c * 0.78);
+                let lit = 0.6 + 0.5 * (1.0 - q * q) * smoothstep(6.0 * mm, 0.0, below.max(0.0));
+                let col = pal.tame(tongue.map(|c| c * lit));
+                let edge = pal.ramp(MouthPalette::lum(col) - MouthPalette::lum(c));
+                c = mix(c, col, smoothstep(-edge / 2.0, edge / 2.0, below));
             }
         }
-        let typical = [170.0, 95.0, 95.0];
-        let tint = if n > 0.0 { [0, 1, 2].map(|c| (0.5 + 0.5 * sum[c] / n / typical[c]).clamp(0.6, 1.4)) } else { [1.0; 3] };
-        MouthPalette { tint, teeth }
+        // Lower teeth, then the upper teeth in front of them (the overbite).
+        let own = smoothstep(1.0 * mm, 3.0 * mm, src_open);
+        if own < 1.0 {
+            let cavity = c;
+            if let Some(hit) = self.arches.lower.tooth_at(x) {
+                c = self.tooth(c, &hit, v, d_lo, false);
+            }
+            if let Some(hit) = self.arches.upper.tooth_at(x) {
+                c = self.tooth(c, &hit, v, d_up, true);
+            }
+            c = mix(c, cavity, own);
+        }
+        let g = grain_at(x as i32, (v - self.arches.upper.edge[5]) as i32);
+        let c = pal.tame(c);
+        c.map(|v| v + g * 2.45 * pal.grain)
+    }
+
+    /// One tooth over `behind`: its crown from the biting edge to the gum, rounded corners, a
+    /// dark gap to its neighbours, lit by how squarely it faces the camera and shadowed where the
+    /// lip (`d_lip` away) overhangs it.
+    fn tooth(&self, behind: [f32; 3], hit: &Hit, v: f32, d_lip: f32, upper: bool) -> [f32; 3] {
+        let pal = self.pal;
+        let mm = self.arches.mm;
+        // Rounded corners: the edge recedes towards the crown near each side.
+        let k = ((hit.t - 0.5).abs() * 2.0 - 0.55).max(0.0) / 0.45;
+        let lift = 0.3 * hit.width * k * k;
+        // Signed distance into the crown from the biting edge and from the gum line.
+        let (from_edge, from_gum) = if upper { (hit.edge - lift - v, v - hit.gum) } else { (v - hit.edge - lift, hit.gum - v) };
+        if from_edge < -4.0 || from_gum < -4.0 * mm {
+            return behind;
+        }
+        let light = (0.45 + 0.55 * hit.facing) * (1.0 - 0.07 * hit.rank as f32);
+        let shadow = 0.62 + 0.38 * smoothstep(0.0, 2.5 * mm, d_lip);
+        let enamel = pal.tame(pal.teeth.map(|c| c * light * shadow * if upper { 1.0 } else { 0.9 }));
+        // Gap to the neighbours: dark, a fraction of a millimetre, as soft as the edges.
+        let gap_w = pal.ramp(0.5 * MouthPalette::lum(enamel)).max(0.35 * mm);
+        let across = hit.t.min(1.0 - hit.t) * hit.width;
+        let tooth = mix(enamel.map(|c| c * 0.55), enamel, smoothstep(0.0, gap_w, across));
+        let gum = pal.tame(pal.lip.map(|c| c * 0.8 * shadow));
+        let over_gum = mix(gum, tooth, smoothstep(-0.5 * mm, 0.5 * mm, from_gum));
+        let edge = pal.ramp(MouthPalette::lum(tooth) - MouthPalette::lum(behind));
+        mix(behind, over_gum, smoothstep(-edge / 2.0, edge / 2.0, from_edge))
     }
 }
 
-/// The inside of an open mouth at position `u` across it, `d_up` below the upper lip and `d_lo`
-/// above the lower lip, with the opening `open` pixels tall (all in frame pixels; `iod` sets scale).
-pub(super) fn mouth_interior(u: f32, d_up: f32, d_lo: f32, open: f32, iod: f32, pal: &MouthPalette) -> [f32; 3] {
-    let teeth = pal.teeth;
-    let tint = |c: [f32; 3]| [c[0] * pal.tint[0], c[1] * pal.tint[1], c[2] * pal.tint[2]];
-    let side = ((u - 0.5) * 2.0).abs().min(1.0);
-    let deep = smoothstep(0.0, 0.5, d_up.min(d_lo) / open);
-    let mut c = mix(tint([92.0, 38.0, 40.0]), tint([24.0, 9.0, 11.0]), deep);
-    // Tongue: a soft mound rising from the lower lip, visible when the mouth is well open.
-    let tongue_h = 0.45 * open * smoothstep(0.08 * iod, 0.3 * iod, open);
-    let tongue_w = 0.36;
-    let tu = (u - 0.5) / tongue_w;
-    if tu.abs() < 1.0 && tongue_h > 0.5 {
-        let top = tongue_h * (1.0 - tu * tu).sqrt();
-        let t = smoothstep(top, top - 1.5, d_lo);
-        let shade = 0.65 + 0.35 * (1.0 - d_lo / tongue_h.max(1.0)).clamp(0.0, 1.0);
-        c = mix(c, tint([150.0 * shade, 64.0 * shade, 70.0 * shade]), t);
-    }
-    // Upper teeth hang from the upper lip; lower teeth show only when the jaw is well open.
-    let shade = 1.0 - 0.55 * side * side;
-    let up_h = (0.32 * open).min(0.11 * iod);
-    if side < 0.82 && up_h > 0.5 {
-        let a = smoothstep(up_h + 0.75, up_h - 0.75, d_up) * smoothstep(0.82, 0.7, side);
-        // Faint gaps between teeth.
-        let tooth = (u - 0.5) * 2.0 / 0.25;
-        let gap = 1.0 - 0.18 * (1.0 - ((tooth.fract().abs() - 0.5).abs() * 8.0).min(1.0));
-        let depth = 0.82 + 0.18 * (1.0 - d_up / up_h.max(1.0)).clamp(0.0, 1.0);
-        c = mix(c, teeth.map(|v| v * shade * gap * depth), a);
-    }
-    let lo_h = (0.2 * open).min(0.07 * iod) * smoothstep(0.15 * iod, 0.35 * iod, open);
-    if side < 0.66 && lo_h > 0.5 {
-        let a = smoothstep(lo_h + 0.75, lo_h - 0.75, d_lo) * smoothstep(0.66, 0.55, side);
-        c = mix(c, teeth.map(|v| v * shade * 0.85), a);
-    }
-    c
-}
