@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what speakface needs to build, run and test on Debian 12 / Ubuntu: system packages
 # (GStreamer with its plugins, ALSA headers, libclang for the V4L2 bindings, espeak-ng, ffmpeg and
-# g++ for tests, OpenCV for a benchmark peer, QEMU and kernel headers for the device VM) and
-# checks for a Rust toolchain.
+# g++ for tests, OpenCV for a benchmark peer, QEMU and kernel headers for the device VM), the
+# Python environment of the tests' outside yardstick (mediapipe), and checks for a Rust toolchain.
 # Safe to run again: it only asks apt for what is missing.
 set -euo pipefail
 
@@ -23,6 +23,8 @@ packages=(
   xvfb gstreamer1.0-x
   # cargo bench peers (benches/peers): OpenCV's remap; pip fetches onnxruntime's wheel
   libopencv-imgproc-dev python3-pip
+  # tests/face_look.rs: a Python venv with mediapipe (the outside yardstick)
+  python3-venv
   # the v4l crate (camera snapshots) generates its bindings with libclang
   libclang-dev
 )
@@ -48,5 +50,14 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo not found; install Rust (rustup, or Debian's cargo) — rust-version is in Cargo.toml" >&2
   exit 1
+fi
+# tests/face_look.rs: the outside yardstick (mediapipe's face mesh in Python, tests/measure).
+here=$(cd "$(dirname "$0")/.." && pwd)
+venv="$here/target/measure-venv"
+if ! "$venv/bin/python" -c "import mediapipe, numpy, PIL" >/dev/null 2>&1; then
+  echo "setup: making $venv (mediapipe for tests/face_look.rs)"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "mediapipe==0.10.14" "numpy<2" pillow
 fi
 echo "setup: system packages present, $(cargo --version)"

@@ -70,22 +70,23 @@ fn crop_box(rig: &Rig, ids: &[usize], pad_x: f32, pad_y: f32) -> [u32; 4] {
 }
 
 /// Renders every pose for the rig and lays them out as one sheet: per pose a column with the
-/// frame at half size, the mouth at 2× and the eyes at 2×.
-pub fn sheet(rig: &Rig) -> RgbImage {
+/// frame at 1/`shrink` size (2: half), the mouth at 2× and the eyes at 2×.
+pub fn sheet(rig: &Rig, shrink: u32) -> RgbImage {
+    let shrink = shrink.max(1);
     let mut r = Renderer::new(rig);
     let mouth_ids: Vec<usize> = idx::UPPER_LIP_OUTER.iter().chain(idx::LOWER_LIP_OUTER.iter()).copied().collect();
     let eye_ids: Vec<usize> = idx::RIGHT_EYE_UPPER.iter().chain(idx::LEFT_EYE_UPPER.iter()).chain(idx::RIGHT_EYE_LOWER.iter()).chain(idx::LEFT_EYE_LOWER.iter()).copied().collect();
     let mb = crop_box(rig, &mouth_ids, 0.25, 0.7);
     let eb = crop_box(rig, &eye_ids, 0.12, 0.9);
-    let col_w = (rig.width / 2).max(mb[2] * 2).max(eb[2] * 2);
-    let full_h = rig.height / 2;
+    let col_w = (rig.width / shrink).max(mb[2] * 2).max(eb[2] * 2);
+    let full_h = rig.height / shrink;
     let h = full_h + mb[3] * 2 + eb[3] * 2 + 8;
     let mut out = RgbImage::from_pixel(col_w * POSES.len() as u32 + 4 * (POSES.len() as u32 - 1), h, Rgb([32, 32, 32]));
     for (k, pose) in POSES.iter().enumerate() {
         let rgb = r.render(rig, &pose.frame()).to_vec();
         let frame = RgbImage::from_raw(rig.width, rig.height, rgb).expect("frame size");
         let x = k as u32 * (col_w + 4);
-        let small = imageops::resize(&frame, rig.width / 2, full_h, imageops::FilterType::Triangle);
+        let small = imageops::resize(&frame, rig.width / shrink, full_h, imageops::FilterType::Triangle);
         imageops::replace(&mut out, &small, x as i64, 0);
         let up2 = |b: [u32; 4]| {
             let c = imageops::crop_imm(&frame, b[0], b[1], b[2], b[3]).to_image();
@@ -97,9 +98,9 @@ pub fn sheet(rig: &Rig) -> RgbImage {
     out
 }
 
-/// Renders the sheet for one portrait into `out` (PNG).
-pub fn portrait_sheet(cfg: &Config, portrait: &Path, out: &Path) -> Result<()> {
+/// Renders the sheet for one portrait into `out` (PNG); see `sheet` for `shrink`.
+pub fn portrait_sheet(cfg: &Config, portrait: &Path, out: &Path, shrink: u32) -> Result<()> {
     let (img, analysis) = crate::face::analyze_portrait(cfg, portrait)?;
     let rig = Rig::build(&img, &analysis, cfg.video.width, cfg.video.height, cfg.motion.head_distance);
-    sheet(&rig).save(out).map_err(|e| Error::Output { path: out.to_path_buf(), message: format!("cannot write: {e}") })
+    sheet(&rig, shrink).save(out).map_err(|e| Error::Output { path: out.to_path_buf(), message: format!("cannot write: {e}") })
 }

@@ -71,6 +71,9 @@ enum Command {
         track: Option<PathBuf>,
         #[arg(long, default_value_t = 3)]
         hold: usize,
+        /// Full frames at 1/N size on the sheet (the crops stay 2×).
+        #[arg(long, default_value_t = 2)]
+        shrink: u32,
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -324,7 +327,7 @@ fn render(a: RenderArgs) -> Result<()> {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Render(a) => render(a),
-        Command::Gallery { portraits, out, track, hold, config } => {
+        Command::Gallery { portraits, out, track, hold, shrink, config } => {
             let cfg = load_config(config.as_ref())?;
             std::fs::create_dir_all(&out).map_err(|e| Error::Output { path: out.clone(), message: format!("cannot create: {e}") })?;
             if let Some(t) = &track {
@@ -334,7 +337,7 @@ fn run(cli: Cli) -> Result<()> {
             for p in &portraits {
                 let name = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "portrait".into());
                 let sheet = out.join(format!("{name}.png"));
-                match speakface::gallery::portrait_sheet(&cfg, p, &sheet) {
+                match speakface::gallery::portrait_sheet(&cfg, p, &sheet, shrink) {
                     Ok(()) => println!("{}", sheet.display()),
                     Err(e) => {
                         eprintln!("speakface: {}: {e}", p.display());

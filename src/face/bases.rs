@@ -129,6 +129,7 @@ pub(crate) fn build_bases(rest: &[[f32; 3]], fr: &FaceFrame) -> Vec<Basis> {
     let mut lip_upper = vec![0.0f32; n];
     let mut lip_lower = vec![0.0f32; n];
     let mut jaw = vec![0.0f32; n];
+    let mut lift = vec![0.0f32; n];
     for i in 0..n {
         let [x, y] = loc[i];
         let in_lips = inside_polygon([x, y], &outer)
@@ -151,10 +152,25 @@ pub(crate) fn build_bases(rest: &[[f32; 3]], fr: &FaceFrame) -> Vec<Basis> {
             let (u, l) = if below { (0.0, 1.0) } else { (1.0, 0.0) };
             lip_upper[i] = u * (1.0 - corner) + 0.35 * corner;
             lip_lower[i] = l * (1.0 - corner) + 0.35 * corner;
-            jaw[i] = lip_lower[i];
+            // An open jaw parts the lips as a lens, not a slot: the lower lip drops most in the
+            // middle and less and less towards the corners, and the upper lip's middle lifts a
+            // little; both lips near a corner go down together with it, so the corners stay shut.
+            let lens = (1.0 - (x.abs() / half_w.max(1e-3)).min(1.0).powf(2.2)).max(0.0);
+            if below {
+                jaw[i] = 0.35 + 0.65 * lens;
+            } else {
+                jaw[i] = 0.35 * (1.0 - lens);
+                let inner = idx::UPPER_LIP_INNER.contains(&i);
+                let outer = idx::UPPER_LIP_OUTER.contains(&i);
+                lift[i] = lens * if inner { 0.12 } else if outer { 0.03 } else { 0.07 };
+            }
         } else if y > mid_line(x.clamp(-half_w, half_w)) {
             let lateral = 1.0 - smoothstep(0.5, 1.35, x.abs());
-            jaw[i] = smoothstep(0.0, RAMP, y - mid_line(x.clamp(-half_w, half_w))) * lateral;
+            let dy = y - mid_line(x.clamp(-half_w, half_w));
+            // The skin under the lower lip goes down with it (no squeeze between lip and chin).
+            let lens = (1.0 - (x.abs() / half_w.max(1e-3)).min(1.0).powf(2.2)).max(0.0);
+            let under_lip = (0.35 + 0.65 * lens) * smoothstep(0.0, 0.15, dy);
+            jaw[i] = smoothstep(0.0, RAMP, dy).max(under_lip) * lateral;
         }
     }
     let gauss = |p: [f32; 2], c: [f32; 2], r: f32| {
@@ -173,7 +189,7 @@ pub(crate) fn build_bases(rest: &[[f32; 3]], fr: &FaceFrame) -> Vec<Basis> {
     push(Param::JawOpen, &|i| {
         let w = jaw[i];
         let inward = if lip_lower[i] > 0.0 { -0.06 * loc[i][0] / half_w.max(1e-3) * w } else { 0.0 };
-        (w > 0.0).then_some([inward * JAW, w * JAW, 0.15 * w * JAW])
+        (w > 0.0 || lift[i] > 0.0).then_some([inward * JAW, (w - lift[i]) * JAW, 0.15 * w * JAW])
     });
     push(Param::MouthClose, &|i| {
         let up = lip_upper[i] * (1.0 - lip_lower[i]);
@@ -190,7 +206,7 @@ pub(crate) fn build_bases(rest: &[[f32; 3]], fr: &FaceFrame) -> Vec<Basis> {
     });
     push(Param::MouthPucker, &|i| {
         let w = lipish(i);
-        Some([-0.32 * loc[i][0] * w, 0.0, -0.12 * w])
+        Some([-0.42 * loc[i][0] * w, 0.0, -0.12 * w])
     });
     for (left, smile, frown, stretch, press, upper_up, lower_down) in [
         (true, Param::MouthSmileLeft, Param::MouthFrownLeft, Param::MouthStretchLeft, Param::MouthPressLeft, Param::MouthUpperUpLeft, Param::MouthLowerDownLeft),

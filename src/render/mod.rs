@@ -7,10 +7,12 @@
 //!
 //! Here: the renderer and its skin pass; `raster`: triangle spans and the bilinear sampler;
 //! `mouth`: the mouth shader, with `axis` (its coordinates), `teeth` (the dental arches) and
-//! `palette` (the portrait's colours, sharpness and grain); `eyes`: the eye shader.
+//! `palette` (the portrait's colours, sharpness and grain), `hair` (a moustache over the mouth);
+//! `eyes`: the eye shader.
 
 mod axis;
 mod eyes;
+mod hair;
 mod mouth;
 mod palette;
 mod raster;
@@ -29,12 +31,15 @@ pub struct Renderer {
     frame: Vec<u8>,
     eye_poly: Vec<[f32; 2]>,
     palette: MouthPalette,
+    hair: hair::Hair,
     lanes: Lanes,
 }
 
 impl Renderer {
     pub fn new(rig: &Rig) -> Renderer {
         let n = rig.rest.len();
+        let palette = MouthPalette::of(rig);
+        let hair = hair::Hair::of(rig, &palette);
         Renderer {
             scratch: Vec::with_capacity(n),
             dest: Vec::with_capacity(n),
@@ -42,7 +47,8 @@ impl Renderer {
             order: Vec::with_capacity(rig.skin.len()),
             frame: rig.image.as_raw().clone(),
             eye_poly: Vec::with_capacity(32),
-            palette: MouthPalette::of(rig),
+            palette,
+            hair,
             lanes: Lanes::of(rig.image.as_raw(), rig.width as usize, rig.height as usize),
         }
     }
@@ -82,7 +88,7 @@ impl Renderer {
                 lanes.row(sx, sy, dx, dy, &mut frame[(y * w + lo) * 3..(y * w + hi + 1) * 3]);
             });
         }
-        mouth::draw_mouth(&mut self.frame, &self.dest, &self.scratch, &self.palette, rig, &m, w, h);
+        mouth::draw_mouth(&mut self.frame, &self.dest, &self.scratch, &self.palette, &self.hair, rig, &m, w, h);
         &self.frame
     }
 

@@ -7,6 +7,7 @@
 use super::palette::{grain_at, MouthPalette};
 use super::raster::{mix, put, raster, sample};
 use super::axis::{line_at, Axis};
+use super::hair::Hair;
 use super::teeth::{Arches, Hit};
 use crate::face::geometry::{inside_polygon, smoothstep};
 use crate::face::idx;
@@ -36,7 +37,7 @@ fn nearest_on_outline(poly: &[[f32; 2]], p: [f32; 2]) -> (f32, [f32; 2]) {
 /// skin pass drew around it). `scratch` holds the vertices after the face's own
 /// deformation (from `Rig::deform`), for the jaw that carries the lower teeth.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn draw_mouth(frame: &mut [u8], dest: &[[f32; 2]], scratch: &[[f32; 3]], pal: &MouthPalette, rig: &Rig, m: &MotionFrame, w: usize, h: usize) {
+pub(super) fn draw_mouth(frame: &mut [u8], dest: &[[f32; 2]], scratch: &[[f32; 3]], pal: &MouthPalette, hair: &Hair, rig: &Rig, m: &MotionFrame, w: usize, h: usize) {
     let src = rig.image.as_raw().as_slice();
     let d = |i: usize| dest[i];
     let s = |i: usize| [rig.rest[i][0], rig.rest[i][1]];
@@ -82,27 +83,46 @@ pub(super) fn draw_mouth(frame: &mut [u8], dest: &[[f32; 2]], scratch: &[[f32; 3
     let clampy = |v: f32| (v.max(0.0) as usize).min(h - 1);
     // Parted anywhere beyond the portrait's own opening? A closed mouth has no band to redo.
     let parted_max = (0..11).map(|k| (lo_d[k].1 - up_d[k].1) - (lo_s[k].1 - up_s[k].1).max(0.0)).fold(f32::MIN, f32::max);
-    let band_rows = if parted_max > 0.0 { clampy(y0 - seam - 1.0)..=clampy(y1 + seam + 1.0) } else { 1..=0 };
+    // Under a moustache, the lower lip the hair hid in the portrait shows as lip once the lips
+    // part (the fringe itself stays on the upper lip, below).
+    let lower_hair = if hair.found { hair.max_hang_lower() } else { 0.0 };
+    let band_rows = if parted_max > 0.0 { clampy(y0 - seam - 1.0)..=clampy(y1 + seam + 1.0 + lower_hair) } else { 1..=0 };
     for y in band_rows {
         for x in clampx(x0 - seam - 1.0)..=clampx(x1 + seam + 1.0) {
             let p = [x as f32 + 0.5, y as f32 + 0.5];
             let (dist, q) = nearest_on_outline(&hole, p);
+            let parted_at = |u: f32| (line_at(&lo_d, u) - line_at(&up_d, u)) - (line_at(&lo_s, u) - line_at(&up_s, u)).max(0.0);
             // Inside too: the hole pass below repaints what it covers, and a pixel on the
             // outline that neither pass covers still shows lip, not the portrait's seam.
-            if dist > seam {
-                continue;
+            if dist <= seam {
+                let (u, _) = ax_d.uv(q);
+                let inside = inside_polygon(p, &hole);
+                // Inside the outline the skin pass drew nothing: lip there whatever the parting
+                // (a sliver at a corner that the hole pass misses must not show the portrait).
+                let k = if inside { 1.0 } else { smoothstep(0.0, 2.0 * seam, parted_at(u)) * smoothstep(seam, 0.4 * seam, dist) };
+                if k > 0.0 {
+                    let o = if inside { outward(p, dist, q) } else { outward(q, dist, p) };
+                    let beyond = sample(frame, w, h, q[0] + (seam + 1.0) * o[0], q[1] + (seam + 1.0) * o[1]);
+                    let i = (y * w + x) * 3;
+                    let here = [frame[i] as f32, frame[i + 1] as f32, frame[i + 2] as f32];
+                    put(frame, w, x, y, mix(here, beyond, k));
+                }
             }
-            let (u, _) = ax_d.uv(q);
-            let parted = (line_at(&lo_d, u) - line_at(&up_d, u)) - (line_at(&lo_s, u) - line_at(&up_s, u)).max(0.0);
-            let k = smoothstep(0.0, 2.0 * seam, parted) * smoothstep(seam, 0.4 * seam, dist);
-            if k <= 0.0 {
-                continue;
+            if lower_hair > 0.0 {
+                let (u, v) = ax_d.uv(p);
+                let (hl, d) = (hair.hang_lower_at(u), v - line_at(&lo_d, u));
+                if hl > 0.0 && d >= 0.0 && d <= hl + 1.0 && (0.0..=1.0).contains(&u) {
+                    let sp = ax_s.point(u, line_at(&lo_s, u) + d);
+                    let a = hair.mask_at(sp) * smoothstep(0.0, 2.0 * seam, parted_at(u)) * smoothstep(hl + 1.0, hl - 1.0, d);
+                    if a > 0.0 {
+                        // Darker where the lip turns in, lit across its middle.
+                        let lip = hair.lip.map(|c| c * (0.72 + 0.28 * smoothstep(0.0, 0.5 * hl.max(1.0), d)));
+                        let i = (y * w + x) * 3;
+                        let here = [frame[i] as f32, frame[i + 1] as f32, frame[i + 2] as f32];
+                        put(frame, w, x, y, mix(here, lip, a));
+                    }
+                }
             }
-            let o = if inside_polygon(p, &hole) { outward(p, dist, q) } else { outward(q, dist, p) };
-            let beyond = sample(frame, w, h, q[0] + (seam + 1.0) * o[0], q[1] + (seam + 1.0) * o[1]);
-            let i = (y * w + x) * 3;
-            let here = [frame[i] as f32, frame[i + 1] as f32, frame[i + 2] as f32];
-            put(frame, w, x, y, mix(here, beyond, k));
         }
     }
     for t in &rig.mouth {
@@ -143,7 +163,16 @@ pub(super) fn draw_mouth(frame: &mut [u8], dest: &[[f32; 2]], scratch: &[[f32; 3
             // Only as far as the lips parted beyond the portrait's own opening: at rest the
             // portrait's mouth is exactly itself.
             let parted = smoothstep(0.0, 2.0 * seam, open - src_open);
-            let color = mix(inner, mix(from, inner, smoothstep(0.0, rim, into)), parted);
+            let mut color = mix(inner, mix(from, inner, smoothstep(0.0, rim, into)), parted);
+            // A moustache's fringe stays on the upper lip and hangs over the opening.
+            if hair.found {
+                let hg = hair.hang_at(u);
+                if d_up < hg + 1.0 {
+                    let sp = ax_s.point(u, su + d_up.max(0.0));
+                    let a = hair.mask_at(sp) * smoothstep(hg + 1.0, hg - 1.0, d_up);
+                    color = mix(color, sample(src, w, h, sp[0], sp[1]), a);
+                }
+            }
             put(frame, w, x, y, color);
         });
     }
