@@ -101,6 +101,12 @@ pub fn sheet(rig: &Rig, shrink: u32) -> RgbImage {
 /// Renders the sheet for one portrait into `out` (PNG); see `sheet` for `shrink`.
 pub fn portrait_sheet(cfg: &Config, portrait: &Path, out: &Path, shrink: u32) -> Result<()> {
     let (img, analysis) = crate::face::analyze_portrait(cfg, portrait)?;
-    let rig = Rig::build(&img, &analysis, cfg.video.width, cfg.video.height, cfg.motion.head_distance);
+    // A hair mask beside the portrait (NAME.hair.png) is used as `portrait.hair_mask` would be.
+    let mut cfg = cfg.clone();
+    let mask = portrait.with_extension("hair.png");
+    if cfg.portrait.hair_mask.is_none() && mask.exists() {
+        cfg.portrait.hair_mask = Some(mask);
+    }
+    let rig = crate::face::rig_for(&cfg, &img, &analysis)?;
     sheet(&rig, shrink).save(out).map_err(|e| Error::Output { path: out.to_path_buf(), message: format!("cannot write: {e}") })
 }

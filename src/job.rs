@@ -14,7 +14,6 @@ use crate::output::{Mp4Settings, Mp4Writer};
 use crate::preview::ContactSheet;
 use crate::provenance::{self, Stamp};
 use crate::render::Renderer;
-use crate::face::rig::Rig;
 use crate::{audio, face, motion, Error, Result};
 
 #[derive(Debug, Clone)]
@@ -84,7 +83,7 @@ pub fn render(job: &RenderJob) -> Result<RenderReport> {
     if let Some(path) = &job.motion_out {
         motion::write_csv(path, &frames)?;
     }
-    let rig = Rig::build(&img, &analysis, cfg.video.width, cfg.video.height, cfg.motion.head_distance);
+    let rig = face::rig_for(cfg, &img, &analysis)?;
     let mut renderer = Renderer::new(&rig);
 
     let mut settings = Mp4Settings::new(cfg.video.width, cfg.video.height, fps);

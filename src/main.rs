@@ -200,6 +200,9 @@ struct RenderArgs {
     /// Landmarks file to use instead of the face models (from `speakface analyze`).
     #[arg(long)]
     landmarks: Option<PathBuf>,
+    /// Hair mask: greyscale, the portrait's size, white where a moustache or beard covers the mouth
+    #[arg(long)]
+    hair_mask: Option<PathBuf>,
     /// CSV or JSON of named motion parameters per frame, overriding the computed ones.
     #[arg(long)]
     motion_track: Option<PathBuf>,
@@ -250,6 +253,9 @@ fn render(a: RenderArgs) -> Result<()> {
     let inference = speakface::mouth::model::select_device(cfg.inference.device, &speakface::util::dirs::default_models_dir());
     if let Some(why) = &inference.fallback {
         eprintln!("inference.device = \"{}\" not used, the models run on the CPU: {why}", inference.configured);
+    }
+    if let Some(m) = a.hair_mask {
+        cfg.portrait.hair_mask = Some(m);
     }
     if let Some(l) = a.landmarks {
         cfg.portrait.landmarks = Some(l);

@@ -186,3 +186,47 @@ fn an_outside_face_mesh_reads_the_open_mouth_as_belonging_to_the_portrait() {
     }
     assert!(failures.is_empty(), "bars no longer met: {failures:?}");
 }
+
+/// The moustache rides on the upper lip: with a hair mask (the gallery's sepia photograph comes
+/// with one, `moustache_sepia.hair.png`), the hair that lay over the lower lip in the portrait
+/// is found, on an open "aa", where the upper lip took it, not where the jaw took the lower lip.
+#[test]
+fn the_moustache_stays_on_the_upper_lip_when_the_jaw_opens() {
+    let dir = tmpdir("look-hair");
+    std::env::set_var("SPEAKFACE_CACHE", dir.join("cache"));
+    let portrait = asset("portraits/gallery/moustache_sepia.jpg");
+    let mut cfg = Config::default();
+    cfg.portrait.hair_mask = Some(asset("portraits/gallery/moustache_sepia.hair.png"));
+    let (img, analysis) = speakface::face::analyze_portrait(&cfg, &portrait).unwrap();
+    let rig = speakface::face::rig_for(&cfg, &img, &analysis).unwrap();
+    let mut r = Renderer::new(&rig);
+    let rest = r.render(&rig, &MotionFrame::default()).to_vec();
+    let aa = POSES.iter().find(|p| p.name == "aa").unwrap().frame();
+    let open = r.render(&rig, &aa).to_vec();
+    let (mut scratch, mut out, mut depth) = (Vec::new(), Vec::new(), Vec::new());
+    rig.deform(&aa, &mut scratch, &mut out, &mut depth);
+    let (w, h) = (rig.width as i32, rig.height as i32);
+    let lum = |f: &[u8], x: i32, y: i32| {
+        let i = ((y.clamp(0, h - 1) * w + x.clamp(0, w - 1)) * 3) as usize;
+        (f[i] as f32 + f[i + 1] as f32 + f[i + 2] as f32) / 3.0
+    };
+    // A patch of hair just below the lips' meeting line in the portrait (over the lower lip).
+    let c = [rig.rest[14][0], rig.rest[14][1] + 0.03 * rig.iod];
+    let half = (0.12 * rig.iod) as i32;
+    let (cx, cy) = (c[0] as i32, c[1] as i32);
+    let sad = |dy: i32| -> f32 {
+        let mut s = 0.0;
+        for y in -half / 3..=half / 3 {
+            for x in -half..=half {
+                s += (lum(&rest, cx + x, cy + y) - lum(&open, cx + x, cy + y + dy)).abs();
+            }
+        }
+        s
+    };
+    let up = out[13][1] - rig.rest[13][1];
+    let down = out[14][1] - rig.rest[14][1];
+    let best = (-10..=(down as i32 + 10)).min_by(|&a, &b| sad(a).total_cmp(&sad(b))).unwrap() as f32;
+    eprintln!("upper lip moved {up:.1} px, lower lip {down:.1} px; the hair patch moved {best:.0} px");
+    assert!(down > 8.0, "the jaw hardly opened: {down:.1} px");
+    assert!((best - up).abs() <= 2.0, "the moustache's hair moved {best} px, the upper lip {up:.1} px (lower lip {down:.1} px)");
+}

@@ -122,7 +122,10 @@ fn speech_moves_the_mouth_and_silence_does_not(viewer: &Viewer, d: &Daemon, spee
     let (still0, _) = mouth_moves(viewer, speech_at - Duration::from_millis(2000), speech_at);
     eprintln!("mouth dark-fraction std: speech {talk:.4} ({n_talk} frames), silence {still:.4} ({n_still} frames) / {still0:.4} before");
     assert!(n_talk > 100 && n_still > 25, "too few frames received: {n_talk} / {n_still}\n{}", d.log());
-    assert!(talk > 0.03, "mouth barely moves while speech plays: {talk}");
+    // Absolute floor: the share of the mouth box that is dark. The lens-shaped opening (narrow
+    // at the corners) and the teeth under the upper lip darken less of the box per unit of
+    // jaw than the old slot did (issue 22); the contrast with silence below is the real check.
+    assert!(talk > 0.015, "mouth barely moves while speech plays: {talk}");
     assert!(talk > 4.0 * still.max(still0), "mouth moves in silence as much as in speech: {talk} vs {still} / {still0}");
     talk
 }
@@ -168,7 +171,7 @@ fn alsa_speech_moves_the_mouth_over_rtsp_and_the_daemon_survives_the_device_vani
     let back_end = feeder.part_start(2, Duration::from_secs(30));
     let (talk2, n2) = mouth_moves(&viewer, back_speech + Duration::from_millis(500), back_end);
     eprintln!("after the device returned: speech std {talk2:.4} ({n2} frames)");
-    assert!(talk2 > 0.03 && n2 > 100, "mouth does not follow speech after the device returned: {talk2} ({n2} frames)\n{}", d.log());
+    assert!(talk2 > 0.015 && n2 > 100, "mouth does not follow speech after the device returned: {talk2} ({n2} frames)\n{}", d.log());
     d.wait_log("is back", Duration::from_secs(5));
     feeder.kill();
     let log = d.log();

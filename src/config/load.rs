@@ -49,6 +49,7 @@ impl Config {
         for p in [
             &mut cfg.portrait.image,
             &mut cfg.portrait.landmarks,
+            &mut cfg.portrait.hair_mask,
             &mut cfg.models.dir,
             &mut cfg.cache.dir,
             &mut cfg.api.token_file,

@@ -338,6 +338,9 @@ pub struct PortraitConfig {
     pub image: Option<PathBuf>,
     /// Landmarks file (`speakface analyze` output) used instead of the face models.
     pub landmarks: Option<PathBuf>,
+    /// Greyscale image the size of the portrait, white where hair (a moustache or beard) covers
+    /// the mouth: the hair rides on the upper lip and the opening is drawn under it.
+    pub hair_mask: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

@@ -47,7 +47,7 @@ pub fn build_face(cfg: &Config) -> Result<Face> {
     // Consent first: a portrait nobody agreed to is not even analysed.
     let consent = provenance::check_consent(cfg, &path, &sha256)?;
     let (img, analysis) = crate::face::analyze_portrait_bytes(cfg, &path, &bytes)?;
-    let rig = Rig::build(&img, &analysis, cfg.video.width, cfg.video.height, cfg.motion.head_distance);
+    let rig = crate::face::rig_for(cfg, &img, &analysis)?;
     let renderer = Renderer::new(&rig);
     let portrait = PortraitInfo { path, sha256, width: img.width(), height: img.height() };
     Ok(Face { rig, renderer, portrait, consent })

@@ -88,6 +88,29 @@ pub fn load_landmarks(path: &Path, img: &RgbImage) -> Result<FaceAnalysis> {
     Ok(a)
 }
 
+/// Reads a hair mask (`portrait.hair_mask`): a greyscale image the size of the portrait, white
+/// where hair covers the face around the mouth.
+pub fn load_hair_mask(path: &Path, img: &RgbImage) -> Result<image::GrayImage> {
+    let err = |message: String| Error::Image { path: path.to_path_buf(), message: format!("hair mask: {message}") };
+    let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let mask = image::load_from_memory(&bytes).map_err(|e| err(format!("not an image: {e}")))?.to_luma8();
+    if mask.dimensions() != img.dimensions() {
+        let ((mw, mh), (iw, ih)) = (mask.dimensions(), img.dimensions());
+        return Err(err(format!("is {mw}x{mh}, the portrait is {iw}x{ih}")));
+    }
+    Ok(mask)
+}
+
+/// The rig for a portrait as configured: `Rig::build` at the video size and head distance, with
+/// the hair mask when one is set.
+pub fn rig_for(cfg: &Config, img: &RgbImage, analysis: &FaceAnalysis) -> Result<rig::Rig> {
+    let mut rig = rig::Rig::build(img, analysis, cfg.video.width, cfg.video.height, cfg.motion.head_distance);
+    if let Some(path) = &cfg.portrait.hair_mask {
+        rig.set_hair_mask(&load_hair_mask(path, img)?);
+    }
+    Ok(rig)
+}
+
 /// Portrait analysis as configured: a landmarks file, or the models with the on-disk cache.
 pub fn analyze_portrait(cfg: &Config, portrait: &Path) -> Result<(image::RgbImage, FaceAnalysis)> {
     let (_, bytes) = load_portrait(portrait)?;

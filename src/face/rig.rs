@@ -52,6 +52,8 @@ pub struct Rig {
     pub iod: f32,
     /// Where the crop sits in the original image: x, y, width, height.
     pub crop: [u32; 4],
+    /// The user's hair mask (`portrait.hair_mask`) cropped and scaled like `image`.
+    pub hair_mask: Option<image::GrayImage>,
 }
 
 /// Choice of crop: the face a bit above centre, the face height about 1/2.3 of the frame
@@ -283,7 +285,15 @@ impl Rig {
             focal_px,
             iod,
             crop,
+            hair_mask: None,
         }
+    }
+
+    /// Sets the hair mask, given at the portrait's own size: cropped and scaled like the portrait.
+    pub fn set_hair_mask(&mut self, mask: &image::GrayImage) {
+        let c = self.crop;
+        let cropped = image::imageops::crop_imm(mask, c[0], c[1], c[2], c[3]).to_image();
+        self.hair_mask = Some(image::imageops::resize(&cropped, self.width, self.height, image::imageops::FilterType::Triangle));
     }
 
     /// Vertex positions in the frame for one motion frame, written into `out` (xy) and `depth`

@@ -1,5 +1,6 @@
-//! Facial hair over the mouth: a moustache is found by its texture (hair is busier than the
-//! bare skin of the forehead and cheeks) in the band between the nose and the upper lip, and
+//! Facial hair over the mouth: a moustache is read from the user's hair mask
+//! (`portrait.hair_mask`) or else found by its texture (hair is busier than the bare skin of
+//! the forehead and cheeks) in the band between the nose and the upper lip, and
 //! measured column by column: how far below the upper lip's inner line it hangs in the portrait.
 //! The mouth shader then draws the opening *under* it: the fringe stays on the upper lip and
 //! hangs over the opening, and the lower lip that the hair hid in the portrait shows as lip, not
@@ -81,21 +82,34 @@ impl Hair {
         let y1 = ((p(17)[1] + 0.1 * iod) as usize).min(h - 1);
         let (bw, bh) = ((x1 - x0 + 1).max(1), (y1 - y0 + 1).max(1));
         let tex = texture(img, w, h, x0, y0, bw, bh);
-        // Bare skin's texture: the calmer of the forehead and the two cheeks.
+        // Bare skin: the forehead and the two cheeks, each patch's median texture and median
+        // brightness; the calmest texture, and the colour of the middle one by brightness.
+        let lum_at = |x: usize, y: usize| {
+            let i = (y.min(h - 1) * w + x.min(w - 1)) * 3;
+            0.299 * img[i] as f32 + 0.587 * img[i + 1] as f32 + 0.114 * img[i + 2] as f32
+        };
         let patch = |c: [f32; 2]| {
             let r = (0.08 * iod).max(2.0) as usize;
-            let (cx, cy) = (c[0] as usize, c[1] as usize);
+            let (cx, cy) = (c[0].max(0.0) as usize, c[1].max(0.0) as usize);
             let (px0, py0) = (cx.saturating_sub(r), cy.saturating_sub(r));
-            let t = texture(img, w, h, px0, py0, 2 * r + 1, 2 * r + 1);
-            let mut v = t.clone();
-            v.sort_by(|a, b| a.total_cmp(b));
-            let i = (px0.min(w - 1) + (py0.min(h - 1)) * w) * 3;
-            (v[v.len() / 2], [img[i] as f32, img[i + 1] as f32, img[i + 2] as f32])
+            let mut t = texture(img, w, h, px0, py0, 2 * r + 1, 2 * r + 1);
+            t.sort_by(|a, b| a.total_cmp(b));
+            let mut l: Vec<f32> = (py0..py0 + 2 * r + 1).flat_map(|y| (px0..px0 + 2 * r + 1).map(move |x| (x, y))).map(|(x, y)| lum_at(x, y)).collect();
+            l.sort_by(|a, b| a.total_cmp(b));
+            let i = (cy.min(h - 1) * w + cx.min(w - 1)) * 3;
+            (t[t.len() / 2], l[l.len() / 2], [img[i] as f32, img[i + 1] as f32, img[i + 2] as f32])
         };
-        let refs = [patch(p(151)), patch(p(50)), patch(p(280))];
+        let mut refs = [patch(p(151)), patch(p(50)), patch(p(280))];
         let skin_tex = refs.iter().map(|r| r.0).fold(f32::MAX, f32::min).max(0.6);
-        let skin = refs[1].1;
-        let mask: Vec<f32> = tex.iter().map(|&t| smoothstep(1.6, 2.6, t / skin_tex)).collect();
+        refs.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let skin = refs[1].2;
+        // Hair is busier than bare skin. (Brightness is no guide: a grey moustache on a sepia
+        // face matches the cheeks, and the shade under a nose is as dark as a moustache.)
+        // A mask the user drew (`portrait.hair_mask`) says exactly where the hair is.
+        let mask: Vec<f32> = match &rig.hair_mask {
+            Some(m) => (0..bh).flat_map(|y| (0..bw).map(move |x| (x, y))).map(|(x, y)| m.get_pixel((x0 + x) as u32, (y0 + y) as u32).0[0] as f32 / 255.0).collect(),
+            None => tex.iter().map(|&t| smoothstep(1.6, 2.6, t / skin_tex)).collect(),
+        };
         let at = |q: [f32; 2]| {
             let (x, y) = (q[0] as isize - x0 as isize, q[1] as isize - y0 as isize);
             if x < 0 || y < 0 || x >= bw as isize || y >= bh as isize {
@@ -121,7 +135,8 @@ impl Hair {
                 }
             }
         }
-        let found = all > 0.0 && hairy / all > 0.55;
+        // From the user's mask, any real share of the band is a moustache.
+        let found = all > 0.0 && hairy / all > if rig.hair_mask.is_some() { 0.2 } else { 0.55 };
         let ax = Axis::new(p(78), p(308));
         let mut up = [(0.0, 0.0); 11];
         let mut lo = [(0.0, 0.0); 11];
@@ -135,22 +150,25 @@ impl Hair {
             for k in 0..COLS {
                 let u = k as f32 / (COLS - 1) as f32;
                 let (su, sl) = (line_at(&up, u), line_at(&lo, u));
-                // Walk down from the upper lip's inner line while it is hair.
-                let mut d = 0.0;
-                let mut misses = 0;
+                // Walk down from just above the upper lip's inner line while it is hair; the
+                // dark line where the lips meet under it is smooth, not hairy, so a gap of a few
+                // pixels does not end the fringe.
+                let start = -(0.03 * iod).max(2.0);
+                let (mut d, mut last, mut misses, mut any) = (start, f32::NAN, 0, false);
                 while d < limit {
-                    let q = ax.point(u, su + d);
-                    if at(q) < 0.4 {
+                    if at(ax.point(u, su + d)) >= 0.4 {
+                        misses = 0;
+                        last = d;
+                        any |= d <= 0.0;
+                    } else {
                         misses += 1;
-                        if misses >= 2 {
+                        if misses > 4 {
                             break;
                         }
-                    } else {
-                        misses = 0;
                     }
                     d += 1.0;
                 }
-                let reach = if at(ax.point(u, su)) >= 0.4 || at(ax.point(u, su - 1.0)) >= 0.4 { (d - 2.0).max(0.0) } else { 0.0 };
+                let reach = if any && last.is_finite() { last.max(0.0) } else { 0.0 };
                 hang[k] = reach;
                 hang_lower[k] = (reach - (sl - su).max(0.0)).max(0.0);
             }

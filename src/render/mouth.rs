@@ -112,15 +112,25 @@ pub(super) fn draw_mouth(frame: &mut [u8], dest: &[[f32; 2]], scratch: &[[f32; 3
                 let (u, v) = ax_d.uv(p);
                 let (hl, d) = (hair.hang_lower_at(u), v - line_at(&lo_d, u));
                 if hl > 0.0 && d >= 0.0 && d <= hl + 1.0 && (0.0..=1.0).contains(&u) {
+                    let i = (y * w + x) * 3;
+                    let mut c = [frame[i] as f32, frame[i + 1] as f32, frame[i + 2] as f32];
+                    // Where the jaw carried the hair that lay on the lower lip away from the
+                    // fringe, the lower lip shows: darker where it turns in, lit across.
                     let sp = ax_s.point(u, line_at(&lo_s, u) + d);
                     let a = hair.mask_at(sp) * smoothstep(0.0, 2.0 * seam, parted_at(u)) * smoothstep(hl + 1.0, hl - 1.0, d);
                     if a > 0.0 {
-                        // Darker where the lip turns in, lit across its middle.
                         let lip = hair.lip.map(|c| c * (0.72 + 0.28 * smoothstep(0.0, 0.5 * hl.max(1.0), d)));
-                        let i = (y * w + x) * 3;
-                        let here = [frame[i] as f32, frame[i + 1] as f32, frame[i + 2] as f32];
-                        put(frame, w, x, y, mix(here, lip, a));
+                        c = mix(c, lip, a);
                     }
+                    // The fringe itself stays where it hangs from the upper lip, over the lip.
+                    let from_up = v - line_at(&up_d, u);
+                    let hg = hair.hang_at(u);
+                    let f = smoothstep(hg + 1.0, hg - 1.0, from_up);
+                    if f > 0.0 {
+                        let hp = ax_s.point(u, line_at(&up_s, u) + from_up);
+                        c = mix(c, sample(src, w, h, hp[0], hp[1]), f);
+                    }
+                    put(frame, w, x, y, c);
                 }
             }
         }
@@ -169,7 +179,9 @@ pub(super) fn draw_mouth(frame: &mut [u8], dest: &[[f32; 2]], scratch: &[[f32; 3
                 let hg = hair.hang_at(u);
                 if d_up < hg + 1.0 {
                     let sp = ax_s.point(u, su + d_up.max(0.0));
-                    let a = hair.mask_at(sp) * smoothstep(hg + 1.0, hg - 1.0, d_up);
+                    // All of the fringe, its hairs and the shadow between them, not only what
+                    // reads as hair pixel by pixel.
+                    let a = smoothstep(hg + 1.0, hg - 1.0, d_up);
                     color = mix(color, sample(src, w, h, sp[0], sp[1]), a);
                 }
             }
