@@ -120,3 +120,25 @@ fn a_broken_config_names_line_and_key() {
     let o = speakface(&["check-config", cfg.to_str().unwrap()], &dir);
     assert_one_line_error(&o, "motion.head_distance");
 }
+
+#[test]
+fn a_hair_mask_of_the_wrong_size_or_not_an_image_is_named() {
+    let dir = tmpdir("bad-hair-mask");
+    let out = dir.join("o.mp4");
+    let speech = asset("speech/short.wav");
+    // The bundled default portrait is 512x512; the sepia photograph's mask is 410x512.
+    let portrait = asset("portraits/default.jpg");
+    let mask = asset("portraits/gallery/moustache_sepia.hair.png");
+    let mut args = render_args(portrait.to_str().unwrap(), speech.to_str().unwrap(), out.to_str().unwrap());
+    args.extend(["--hair-mask", mask.to_str().unwrap()]);
+    let o = speakface(&args, &dir);
+    assert_one_line_error(&o, "hair mask: is 410x512, the portrait is 512x512");
+    assert!(!out.exists());
+    let junk = dir.join("junk.png");
+    std::fs::write(&junk, b"not a png").unwrap();
+    let mut args = render_args(portrait.to_str().unwrap(), speech.to_str().unwrap(), out.to_str().unwrap());
+    args.extend(["--hair-mask", junk.to_str().unwrap()]);
+    let o = speakface(&args, &dir);
+    assert_one_line_error(&o, "junk.png");
+    assert!(!out.exists());
+}
