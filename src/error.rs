@@ -41,9 +41,12 @@ pub fn one_line(s: &str) -> String {
 
 /// `s` cut to at most `max` characters, saying how many were left out.
 pub fn cut(s: &str, max: usize) -> String {
+    // One line whatever the value holds: control characters (a newline in a quoted string)
+    // are written as their escapes.
+    let s: String = s.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect();
     let n = s.chars().count();
     if n <= max {
-        return s.to_string();
+        return s;
     }
     let head: String = s.chars().take(max).collect();
     format!("{head}… ({} more characters)", n - max)

@@ -143,3 +143,11 @@ fn the_readme_shows_the_defaults_and_every_choice() {
         assert!(missing.is_empty(), "README's comment on {key} lacks {missing:?}: {comment}");
     }
 }
+
+#[test]
+fn a_value_with_a_newline_still_gives_a_one_line_error() {
+    // Found by fuzzing: the voice's "\n" used to reach the message as a real newline.
+    let e = Config::from_text("[tts]\nvoice = \"\\n-us\"\n", Path::new("/etc/speakface/x.toml")).unwrap_err().to_string();
+    assert!(!e.contains('\n'), "multi-line error: {e}");
+    assert!(e.contains("tts.voice") && e.contains("\\n-us"), "{e}");
+}
