@@ -206,7 +206,9 @@ fn the_rules_move_the_live_mouth_with_speech_and_keep_it_still_in_silence() {
 fn rtsp_cycle(port: u16, teardown: bool) -> usize {
     let url = format!("rtsp://127.0.0.1:{port}/avatar");
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // Up to 30 s for an answer: hung-up sessions hold their slots until they expire (5 s + 5 s
+    // grace), and on a busy 2-core machine a request can wait behind them for over 10 s.
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut r = std::io::BufReader::new(s.try_clone().unwrap());
     let request = |s: &mut TcpStream, r: &mut std::io::BufReader<TcpStream>, line: &str, seq: u32, extra: &str| -> (String, String) {
         write!(s, "{line} RTSP/1.0\r\nCSeq: {seq}\r\nUser-Agent: speakface-test\r\n{extra}\r\n").unwrap();
