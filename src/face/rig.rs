@@ -324,38 +324,20 @@ impl Rig {
         }
         uncross(scratch, idx::UPPER_LIP_INNER[1..10].iter().copied().zip(idx::LOWER_LIP_INNER[1..10].iter().copied()));
 
-        let yaw = m.get(Param::HeadYaw).to_radians();
-        let pitch = m.get(Param::HeadPitch).to_radians();
-        let roll = m.get(Param::HeadRoll).to_radians();
-        let scale = m.get(Param::HeadScale);
-        let (tx, ty) = (m.get(Param::HeadX) * self.width as f32, m.get(Param::HeadY) * self.height as f32);
-        let c = [self.width as f32 / 2.0, self.height as f32 / 2.0];
-        let f = self.focal_px;
-        let project = |p: [f32; 3]| {
-            let s = f / (f + p[2] - self.pivot[2]).max(f * 0.2);
-            [c[0] + (p[0] - c[0]) * s, c[1] + (p[1] - c[1]) * s]
-        };
+        let pose = HeadPose::of(self, m);
         out.clear();
         depth.clear();
         let mut last_w = f32::NAN;
         let mut rot = [[1.0f32, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
         for (i, p) in scratch.iter().enumerate() {
             let hw = self.head_weight[i];
-            let rest = self.rest[i];
             if hw != last_w {
-                rot = rotation(yaw * hw, pitch * hw, roll * hw);
+                rot = pose.rotation(hw);
                 last_w = hw;
             }
-            let d = [p[0] - self.pivot[0], p[1] - self.pivot[1], p[2] - self.pivot[2]];
-            let s = 1.0 + (scale - 1.0) * hw;
-            let q = [
-                self.pivot[0] + s * (rot[0][0] * d[0] + rot[0][1] * d[1] + rot[0][2] * d[2]) + tx * hw,
-                self.pivot[1] + s * (rot[1][0] * d[0] + rot[1][1] * d[1] + rot[1][2] * d[2]) + ty * hw,
-                self.pivot[2] + s * (rot[2][0] * d[0] + rot[2][1] * d[1] + rot[2][2] * d[2]),
-            ];
-            let (pq, pr) = (project(q), project(rest));
-            out.push([rest[0] + pq[0] - pr[0], rest[1] + pq[1] - pr[1]]);
-            depth.push(q[2]);
+            let (xy, z) = pose.apply(self, &rot, hw, *p, self.rest[i]);
+            out.push(xy);
+            depth.push(z);
         }
     }
 }
@@ -366,23 +348,55 @@ impl Rig {
     /// in the portrait. The head pose and perspective of `deform` with the full head weight.
     /// For geometry that is not in the mesh: the teeth.
     pub fn place(&self, m: &MotionFrame, p: [f32; 3], rest: [f32; 3]) -> [f32; 2] {
-        let rot = rotation(m.get(Param::HeadYaw).to_radians(), m.get(Param::HeadPitch).to_radians(), m.get(Param::HeadRoll).to_radians());
-        let s = m.get(Param::HeadScale);
-        let (tx, ty) = (m.get(Param::HeadX) * self.width as f32, m.get(Param::HeadY) * self.height as f32);
-        let c = [self.width as f32 / 2.0, self.height as f32 / 2.0];
-        let f = self.focal_px;
+        let pose = HeadPose::of(self, m);
+        pose.apply(self, &pose.rotation(1.0), 1.0, p, rest).0
+    }
+}
+
+/// One frame's head pose, as `deform` and `place` apply it after the face's own deformation.
+struct HeadPose {
+    yaw: f32,
+    pitch: f32,
+    roll: f32,
+    scale: f32,
+    shift: [f32; 2],
+}
+
+impl HeadPose {
+    fn of(rig: &Rig, m: &MotionFrame) -> HeadPose {
+        HeadPose {
+            yaw: m.get(Param::HeadYaw).to_radians(),
+            pitch: m.get(Param::HeadPitch).to_radians(),
+            roll: m.get(Param::HeadRoll).to_radians(),
+            scale: m.get(Param::HeadScale),
+            shift: [m.get(Param::HeadX) * rig.width as f32, m.get(Param::HeadY) * rig.height as f32],
+        }
+    }
+
+    /// The rotation at head weight `hw` (vertices that follow the head less turn less).
+    fn rotation(&self, hw: f32) -> [[f32; 3]; 3] {
+        rotation(self.yaw * hw, self.pitch * hw, self.roll * hw)
+    }
+
+    /// Point `p` (deformed; `rest` where it sits in the portrait) under the pose at head weight
+    /// `hw` with `rot = self.rotation(hw)`: its frame position and its depth after the pose.
+    /// The perspective moves the point by the difference of the two projections, so a still
+    /// head leaves the portrait exactly as it is.
+    fn apply(&self, rig: &Rig, rot: &[[f32; 3]; 3], hw: f32, p: [f32; 3], rest: [f32; 3]) -> ([f32; 2], f32) {
+        let (c, f, pv) = ([rig.width as f32 / 2.0, rig.height as f32 / 2.0], rig.focal_px, rig.pivot);
         let project = |p: [f32; 3]| {
-            let k = f / (f + p[2] - self.pivot[2]).max(f * 0.2);
-            [c[0] + (p[0] - c[0]) * k, c[1] + (p[1] - c[1]) * k]
+            let s = f / (f + p[2] - pv[2]).max(f * 0.2);
+            [c[0] + (p[0] - c[0]) * s, c[1] + (p[1] - c[1]) * s]
         };
-        let d = [p[0] - self.pivot[0], p[1] - self.pivot[1], p[2] - self.pivot[2]];
+        let d = [p[0] - pv[0], p[1] - pv[1], p[2] - pv[2]];
+        let s = 1.0 + (self.scale - 1.0) * hw;
         let q = [
-            self.pivot[0] + s * (rot[0][0] * d[0] + rot[0][1] * d[1] + rot[0][2] * d[2]) + tx,
-            self.pivot[1] + s * (rot[1][0] * d[0] + rot[1][1] * d[1] + rot[1][2] * d[2]) + ty,
-            self.pivot[2] + s * (rot[2][0] * d[0] + rot[2][1] * d[1] + rot[2][2] * d[2]),
+            pv[0] + s * (rot[0][0] * d[0] + rot[0][1] * d[1] + rot[0][2] * d[2]) + self.shift[0] * hw,
+            pv[1] + s * (rot[1][0] * d[0] + rot[1][1] * d[1] + rot[1][2] * d[2]) + self.shift[1] * hw,
+            pv[2] + s * (rot[2][0] * d[0] + rot[2][1] * d[1] + rot[2][2] * d[2]),
         ];
         let (pq, pr) = (project(q), project(rest));
-        [rest[0] + pq[0] - pr[0], rest[1] + pq[1] - pr[1]]
+        ([rest[0] + pq[0] - pr[0], rest[1] + pq[1] - pr[1]], q[2])
     }
 }
 
