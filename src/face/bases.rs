@@ -130,6 +130,8 @@ pub(crate) fn build_bases(rest: &[[f32; 3]], fr: &FaceFrame) -> Vec<Basis> {
     let mut lip_lower = vec![0.0f32; n];
     let mut jaw = vec![0.0f32; n];
     let mut lift = vec![0.0f32; n];
+    // How far the jaw parts the lips at x across the mouth: 1 in the middle, 0 at the corners.
+    let lens = |x: f32| (1.0 - (x.abs() / half_w.max(1e-3)).min(1.0).powf(2.2)).max(0.0);
     for i in 0..n {
         let [x, y] = loc[i];
         let in_lips = inside_polygon([x, y], &outer)
@@ -155,7 +157,7 @@ pub(crate) fn build_bases(rest: &[[f32; 3]], fr: &FaceFrame) -> Vec<Basis> {
             // An open jaw parts the lips as a lens, not a slot: the lower lip drops most in the
             // middle and less and less towards the corners, and the upper lip's middle lifts a
             // little; both lips near a corner go down together with it, so the corners stay shut.
-            let lens = (1.0 - (x.abs() / half_w.max(1e-3)).min(1.0).powf(2.2)).max(0.0);
+            let lens = lens(x);
             if below {
                 jaw[i] = 0.35 + 0.65 * lens;
             } else {
@@ -168,7 +170,7 @@ pub(crate) fn build_bases(rest: &[[f32; 3]], fr: &FaceFrame) -> Vec<Basis> {
             let lateral = 1.0 - smoothstep(0.5, 1.35, x.abs());
             let dy = y - mid_line(x.clamp(-half_w, half_w));
             // The skin under the lower lip goes down with it (no squeeze between lip and chin).
-            let lens = (1.0 - (x.abs() / half_w.max(1e-3)).min(1.0).powf(2.2)).max(0.0);
+            let lens = lens(x);
             let under_lip = (0.35 + 0.65 * lens) * smoothstep(0.0, 0.15, dy);
             jaw[i] = smoothstep(0.0, RAMP, dy).max(under_lip) * lateral;
         }

@@ -33,6 +33,16 @@ pub(super) struct Hair {
     pub lip: [f32; 3],
 }
 
+/// The value of a `w`×`h` mask whose corner is at (`x0`, `y0`) at a portrait point; 0 outside.
+fn lookup(mask: &[f32], x0: usize, y0: usize, w: usize, h: usize, q: [f32; 2]) -> f32 {
+    let (x, y) = (q[0] as isize - x0 as isize, q[1] as isize - y0 as isize);
+    if x < 0 || y < 0 || x >= w as isize || y >= h as isize {
+        0.0
+    } else {
+        mask[y as usize * w + x as usize]
+    }
+}
+
 /// Fine texture at each pixel: mean absolute difference from the 3×3 mean, over a 5×5 window.
 fn texture(img: &[u8], w: usize, h: usize, x0: usize, y0: usize, bw: usize, bh: usize) -> Vec<f32> {
     let g = |x: usize, y: usize| {
@@ -110,14 +120,7 @@ impl Hair {
             Some(m) => (0..bh).flat_map(|y| (0..bw).map(move |x| (x, y))).map(|(x, y)| m.get_pixel((x0 + x) as u32, (y0 + y) as u32).0[0] as f32 / 255.0).collect(),
             None => tex.iter().map(|&t| smoothstep(1.6, 2.6, t / skin_tex)).collect(),
         };
-        let at = |q: [f32; 2]| {
-            let (x, y) = (q[0] as isize - x0 as isize, q[1] as isize - y0 as isize);
-            if x < 0 || y < 0 || x >= bw as isize || y >= bh as isize {
-                0.0
-            } else {
-                mask[y as usize * bw + x as usize]
-            }
-        };
+        let at = |q: [f32; 2]| lookup(&mask, x0, y0, bw, bh, q);
         // Found: most of the band between the nose and the upper lip's outer line is hair.
         let band: Vec<[f32; 2]> = [2usize, 326, 327, 423]
             .iter()
@@ -181,12 +184,7 @@ impl Hair {
     /// Hair-likeness at a portrait point (0 outside the measured box).
     #[inline]
     pub(super) fn mask_at(&self, q: [f32; 2]) -> f32 {
-        let (x, y) = (q[0] as isize - self.x0 as isize, q[1] as isize - self.y0 as isize);
-        if x < 0 || y < 0 || x >= self.w as isize || y >= self.h as isize {
-            0.0
-        } else {
-            self.mask[y as usize * self.w + x as usize]
-        }
+        lookup(&self.mask, self.x0, self.y0, self.w, self.h, q)
     }
 
     fn column(v: &[f32; COLS], u: f32) -> f32 {
