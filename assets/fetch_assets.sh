@@ -83,6 +83,12 @@ sox -D agent-loginok.wav c.wav $trim
 sox -D a.wav -p pad 0.15 0.9 | sox -D - b.wav -b 16 "$here/speech/demo.wav" pad 0 0.3 norm -3
 sox -D c.wav -b 16 "$here/speech/short.wav" pad 0.1 1.2 norm -3
 sox -D b.wav -b 16 -r 44100 -c 2 "$here/speech/stereo44k.wav" pad 0.1 0.3 norm -3 rate -v 44100
+# A voice no model here was trained on: a LibriVox reader (public domain), from the pocketsphinx
+# 5.0.4 source package's test data (PyPI sdist, its index sha256 checked).
+curl -sSfL -o ps.tar.gz "https://files.pythonhosted.org/packages/ce/89/23e37c19bf30f0570088b7c4b548a666ca94331a6aa5a59b34402becc2d5/pocketsphinx-5.0.4.tar.gz"
+echo "17d2971e998490def9554b6ba41886708422af5b4ae888723b1b077aab0fe8d4  ps.tar.gz" | sha256sum -c --quiet
+tar xzf ps.tar.gz pocketsphinx-5.0.4/test/data/librivox/sense_and_sensibility_01_austen_64kb-0890.wav
+cp pocketsphinx-5.0.4/test/data/librivox/sense_and_sensibility_01_austen_64kb-0890.wav "$here/speech/heldout_librivox.wav"
 # Gallery portraits (assets/portraits/gallery/): head and shoulders, at most 512 px on the long side.
 g="$here/portraits/gallery"
 mkdir -p "$g"

@@ -229,6 +229,9 @@ struct RenderArgs {
     /// Mouth motion from the trained model (default) or hand-written rules: model | heuristic
     #[arg(long)]
     lipsync: Option<LipSync>,
+    /// Scales the mouth's speech movements, 0.5 to 2.0 (motion.articulation; above 1 for lip-readers at a distance)
+    #[arg(long)]
+    articulation: Option<f32>,
     #[arg(long)]
     width: Option<u32>,
     #[arg(long)]
@@ -292,6 +295,9 @@ fn render(a: RenderArgs) -> Result<()> {
     }
     if let Some(v) = a.lipsync {
         cfg.motion.lipsync = v;
+    }
+    if let Some(v) = a.articulation {
+        cfg.motion.articulation = v;
     }
     if let Some(v) = a.width {
         cfg.video.width = v;

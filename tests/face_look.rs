@@ -120,7 +120,7 @@ fn the_yardsticks_are_the_shared_ones() {
         eprintln!("../shared/measure is not beside this checkout: nothing to compare");
         return;
     }
-    for f in ["mouthlook.py", "mouthposes.py"] {
+    for f in ["mouthlook.py", "mouthposes.py", "lipread.py", "av.py"] {
         let ours = std::fs::read(root().join("tests/measure").join(f)).unwrap();
         let theirs = std::fs::read(shared.join(f)).unwrap();
         assert!(ours == theirs, "tests/measure/{f} differs from ../shared/measure/{f}");

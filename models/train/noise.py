@@ -1,9 +1,14 @@
-"""Training-time degradations of clean synthesized speech, as a kiosk microphone hears it: gain,
-additive noise (white, pink, mains hum, babble from other utterances), room reverberation,
-band-limiting (cheap USB microphone, telephone) and occasional clipping. Never shifts timing:
-the reverberation keeps the direct path at lag 0."""
+"""Training-time degradations of clean synthesized speech, as a kiosk microphone hears it: another
+speaker's voice (a frequency warp of the whole spectrum, pitch and formants together, as a longer
+or shorter vocal tract gives), gain, additive noise (white, pink, mains hum, babble from other
+utterances), room reverberation, band-limiting (cheap USB microphone, telephone) and occasional
+clipping. Never shifts timing: the warp keeps every frame in place and the reverberation keeps
+the direct path at lag 0."""
 import numpy as np
-from scipy.signal import butter, fftconvolve, sosfilt
+from scipy.signal import butter, fftconvolve, istft, sosfilt, stft
+
+# Changes whenever augment() gives other samples: train.py recomputes cached features then.
+VERSION = 2
 
 RATE = 16000
 
@@ -33,8 +38,26 @@ def reverb(x, rng):
     return fftconvolve(x, ir)[: len(x)] / np.sqrt(1 + np.sum(ir[1:] ** 2))
 
 
+def voice_warp(x, alpha):
+    """Vocal tract length perturbation in the signal: the short-time magnitude spectrum is
+    stretched along frequency by alpha (> 1: a shorter tract and higher voice, as from a man's
+    voice to a woman's or a child's), each bin keeping its own phase; 32 ms frames, 75 %
+    overlap, so timing is kept to within a frame hop (4 ms)."""
+    f, t, z = stft(x, fs=RATE, nperseg=512, noverlap=384)
+    k = np.arange(len(f))
+    mag = np.abs(z)
+    src = k / alpha
+    warped = np.stack([np.interp(src, k, mag[:, j], right=0.0) for j in range(mag.shape[1])], axis=1)
+    y = istft(warped * np.exp(1j * np.angle(z)), fs=RATE, nperseg=512, noverlap=384)[1][: len(x)]
+    if len(y) < len(x):
+        y = np.pad(y, (0, len(x) - len(y)))
+    return y * (np.sqrt(np.mean(x**2)) / (np.sqrt(np.mean(y**2)) + 1e-12))
+
+
 def augment(x, rng, babble=None):
     x = x.astype(np.float64)
+    if rng.random() < 0.7:
+        x = voice_warp(x, float(np.exp(rng.uniform(np.log(0.82), np.log(1.22)))))
     rms = np.sqrt(np.mean(x**2)) + 1e-9
     if rng.random() < 0.5:
         x = reverb(x, rng)

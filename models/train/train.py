@@ -35,7 +35,7 @@ def build_cache(corpus, work, copies, seed):
         out = work / f"{uid}.npz"
         if out.exists():
             with np.load(out) as z:
-                if "targets" in z and int(z["targets"]) == visemes.TARGETS_VERSION:
+                if "targets" in z and int(z["targets"]) == visemes.TARGETS_VERSION and int(z.get("aug", 1)) == noise.VERSION:
                     continue
         meta = json.loads((corpus / f"{uid}.json").read_text())
         wav = F.read_wav(corpus / f"{uid}.wav")
@@ -46,7 +46,7 @@ def build_cache(corpus, work, copies, seed):
         for _ in range(copies):
             xs.append(F.hops(noise.augment(wav, rng).astype(np.float32), n))
         np.savez(out, x=np.stack(xs).astype(np.float16), y=y.astype(np.float32), lang=meta.get("lang", "?"), engine=meta.get("engine", "?"),
-                 targets=visemes.TARGETS_VERSION)
+                 targets=visemes.TARGETS_VERSION, aug=noise.VERSION)
         done += 1
         if done % 200 == 0:
             print(f"features: {done} new utterances", flush=True)

@@ -19,7 +19,13 @@ CHANNELS = ["jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthStretch
             "mouthSmile", "mouthUpperUp", "mouthLowerDown", "speech", "emphasis"]
 N_MOUTH = 9
 # Changes whenever frame_targets gives other numbers: train.py recomputes cached targets then.
-TARGETS_VERSION = 3
+TARGETS_VERSION = 4
+# The target of the frame at instant i / fps is the mouth of the sound LEAD_S later: lips move
+# before the sound they shape (the closure of a /p/ comes before its burst, a vowel's opening
+# before its voicing), and a mouth that merely follows the sound looks dubbed. Version 3 had no
+# lead and its rendered mouth came one frame (40 ms) after the speech on held-out voices
+# (eval_heldout.py); the model's 75 ms look-ahead leaves 35 ms of the led sound to hear.
+LEAD_S = 0.04
 #            jaw  close funnel pucker stretch press smile upUp  loDown
 POSE = {
     "sil": [0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00],
@@ -71,20 +77,21 @@ def of_ipa(p):
     return None
 
 
-def envelope_db(wav, n, fps=25, rate=16000):
+def envelope_db(wav, times, rate=16000):
     half = int(0.02 * rate)
-    out = np.full(n, -100.0, np.float32)
-    for i in range(n):
-        c = int(i / fps * rate)
+    out = np.full(len(times), -100.0, np.float32)
+    for i, ti in enumerate(times):
+        c = int(ti * rate)
         seg = wav[max(0, c - half): c + half]
         if len(seg):
             out[i] = 10 * np.log10(np.mean(seg.astype(np.float64) ** 2) + 1e-12)
     return out
 
 
-def frame_targets(phones, n, fps=25, wav=None):
-    """[n, 11] float32 targets at frame instants i / fps (see CHANNELS)."""
-    t = np.arange(n) / fps
+def frame_targets(phones, n, fps=25, wav=None, lead=LEAD_S):
+    """[n, 11] float32 targets for the frames at instants i / fps (see CHANNELS): the mouth of
+    the sound at i / fps + lead."""
+    t = np.arange(n) / fps + lead
     segs = [(p["v"], p["start"], p["end"]) for p in phones if p["end"] > p["start"]]
     num = np.zeros((n, N_MOUTH))
     den = np.zeros((n, N_MOUTH))
@@ -108,7 +115,7 @@ def frame_targets(phones, n, fps=25, wav=None):
         if v != "PP":
             continue
         idx = set(np.nonzero((t >= s) & (t <= e))[0].tolist())
-        k = int(round((s + e) / 2 * fps))
+        k = int(round(((s + e) / 2 - lead) * fps))
         if 0 <= k < n:
             idx.add(k)
         for i in idx:
@@ -127,7 +134,7 @@ def frame_targets(phones, n, fps=25, wav=None):
             speech |= (t >= s) & (t < e)
     y[:, 9] = speech
     if wav is not None and speech.any():
-        db = envelope_db(wav, n, fps)
+        db = envelope_db(wav, t)
         ref = db[speech]
         med, hi = np.median(ref), np.percentile(ref, 95)
         emph = np.clip((db - med) / max(hi - med, 1.0), 0, 1) * speech
@@ -153,16 +160,21 @@ def _selftest():
           {"v": "sil", "start": 0.9, "end": 1.6}]
     y = frame_targets(ph, 40)
     for s, e in [(0.45, 0.48), (0.65, 0.73)]:
-        k = int(round((s + e) / 2 * 25))
+        k = int(round(((s + e) / 2 - LEAD_S) * 25))
         assert y[k, 0] <= 0.1 and y[k, 1] >= 0.9 * y[k, 0], (k, y[k])
-    assert y[:3, :9].max() < 0.015 and y[-5:, :9].max() < 0.015, "silence is not still"
-    assert y[15, 0] > 0.2, y[15]
+    assert y[:2, :9].max() < 0.015 and y[-5:, :9].max() < 0.015, "silence is not still"
+    assert y[14, 0] > 0.2, y[14]
     assert y[:, 9].sum() > 10 and y[0, 9] == 0
     # Rounding spreads: a consonant before /u/ is rounder than before /i/.
     def cons_then(v):
         ph = [{"v": "sil", "start": 0, "end": 0.2}, {"v": "SS", "start": 0.2, "end": 0.3}, {"v": v, "start": 0.3, "end": 0.5}, {"v": "sil", "start": 0.5, "end": 0.8}]
-        return frame_targets(ph, 20)[6]
+        return frame_targets(ph, 20, lead=0.0)[6]
     assert cons_then("U")[3] > cons_then("I")[3] + 0.1
+    # The lead: a vowel after silence opens the jaw a frame before its sound starts.
+    ph = [{"v": "sil", "start": 0, "end": 0.4}, {"v": "aa", "start": 0.4, "end": 0.8}, {"v": "sil", "start": 0.8, "end": 1.2}]
+    y0, y1 = frame_targets(ph, 30, lead=0.0), frame_targets(ph, 30)
+    k = int(np.argmax(y0[:, 0] > 0.2))
+    assert y1[k - 1, 0] > 0.2 and y0[k - 1, 0] <= 0.2, (k, y0[k - 2:k + 1, 0], y1[k - 2:k + 1, 0])
     print("OK")
 
 

@@ -374,6 +374,9 @@ pub struct MotionConfig {
     /// or "heuristic" (hand-written rules over loudness and spectrum: 15 ms less look-ahead,
     /// closer to the loudness; models/README.md has both rows).
     pub lipsync: LipSync,
+    /// Scales how far the mouth moves in speech (jaw, lip rounding and spreading), 0.5 to 2.0;
+    /// 1.0 = the measured default. Above 1 for an audience that reads lips from a distance.
+    pub articulation: f32,
 }
 
 impl Default for MotionConfig {
@@ -385,6 +388,7 @@ impl Default for MotionConfig {
             motion_intensity: 1.0,
             seed: 0,
             lipsync: LipSync::Model,
+            articulation: 1.0,
         }
     }
 }
@@ -434,6 +438,7 @@ impl Config {
             emotion: self.motion.emotion.blend(),
             gaze: self.motion.gaze,
             intensity: self.motion.motion_intensity,
+            articulation: self.motion.articulation,
             seed: self.motion.seed,
         }
     }

@@ -64,6 +64,9 @@ impl Config {
         if !(0.0..=3.0).contains(&m.motion_intensity) {
             return Err(bad("motion.motion_intensity", "0.0 to 3.0", m.motion_intensity.to_string()));
         }
+        if !(0.5..=2.0).contains(&m.articulation) {
+            return Err(bad("motion.articulation", "0.5 to 2.0", m.articulation.to_string()));
+        }
         let a = &self.audio;
         if a.source == AudioSource::Alsa && a.device.trim().is_empty() {
             return Err(bad("audio.device", "an ALSA capture device name such as \"default\" or \"plughw:CARD=Device,DEV=0\"", "\"\"".into()));

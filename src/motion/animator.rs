@@ -86,6 +86,25 @@ pub fn generate(features: &[FrameFeatures], s: &MotionSettings) -> Vec<MotionFra
 
 /// The whole face, per frame, around a given mouth track (from the model or the rules): blinks,
 /// gaze, breathing and head motion, livelier while `activity` is high, nods on `emphasis`.
+/// The mouth with its speech movements scaled by `gain` (`motion.articulation`): the jaw and the
+/// lips' closing together (a sealed mouth stays sealed, a gap widens by the gain), rounding,
+/// spreading and the lips' lift and drop. Pressing, smiling and speech activity are not scaled.
+pub fn articulated(ms: &MouthShape, gain: f32) -> MouthShape {
+    if gain == 1.0 {
+        return *ms;
+    }
+    let g = gain.max(0.0);
+    let mut m = *ms;
+    m.jaw_open = (ms.jaw_open * g).min(1.0);
+    m.close = (ms.close * g).min(m.jaw_open);
+    m.funnel = (ms.funnel * g).min(1.0);
+    m.pucker = (ms.pucker * g).min(1.0);
+    m.stretch = (ms.stretch * g).min(1.0);
+    m.upper_up = (ms.upper_up * g).min(1.0);
+    m.lower_down = (ms.lower_down * g).min(1.0);
+    m
+}
+
 pub fn generate_with_mouth(mouth: &[MouthShape], s: &MotionSettings) -> Vec<MotionFrame> {
     let mut a = Animator::new(s.clone());
     mouth.iter().map(|ms| a.step(ms)).collect()
@@ -177,6 +196,7 @@ impl Animator {
             x * x * (3.0 - 2.0 * x)
         };
         let act = ms.activity;
+        let ms = &articulated(ms, s.articulation);
         let mut m = MotionFrame::default();
         m.set(Param::JawOpen, ms.jaw_open);
         m.set(Param::MouthClose, ms.close);

@@ -149,11 +149,13 @@ pub struct MotionSettings {
     pub gaze: Gaze,
     /// Scales head motion, gaze range and expressiveness (not the lip sync); 0 = still head.
     pub intensity: f32,
+    /// Scales the mouth's speech movements (`motion.articulation`), 1 = as tracked.
+    pub articulation: f32,
     pub seed: u64,
 }
 
 impl Default for MotionSettings {
     fn default() -> Self {
-        MotionSettings { fps: 25.0, emotion: vec![], gaze: Gaze::Camera, intensity: 1.0, seed: 0 }
+        MotionSettings { fps: 25.0, emotion: vec![], gaze: Gaze::Camera, intensity: 1.0, articulation: 1.0, seed: 0 }
     }
 }
