@@ -23,6 +23,10 @@ fn errors_name_line_key_expected_and_found() {
     assert!(e.contains("line 2") && e.contains("widht"), "{e}");
     let e = Config::parse("[motion]\nemotion = \"grumpy\"\n", Path::new("a.toml")).unwrap_err().to_string();
     assert!(e.contains("motion.emotion") && e.contains("grumpy"), "{e}");
+    let e = Config::parse("[motion]\narticulation = 2.5\n", Path::new("a.toml")).unwrap_err().to_string();
+    assert!(e.contains("motion.articulation") && e.contains("0.5 to 2.0") && e.contains("2.5"), "{e}");
+    let c = Config::parse("[motion]\narticulation = 1.5\n", Path::new("a.toml")).unwrap();
+    assert_eq!(c.motion_settings().articulation, 1.5);
     let e = Config::parse("[video\n", Path::new("a.toml")).unwrap_err().to_string();
     assert!(e.contains("line 1") && !e.contains('\n'), "{e}");
 }

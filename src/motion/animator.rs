@@ -309,6 +309,22 @@ mod tests {
     use super::*;
     use crate::motion::emotion::Emotion;
 
+    /// motion.articulation scales the speech movements: a gap widens by the gain, a sealed
+    /// mouth stays sealed, rounding and spreading grow, pressing and activity do not change.
+    #[test]
+    fn articulation_scales_the_mouth_and_keeps_a_seal() {
+        let open = MouthShape { jaw_open: 0.3, close: 0.1, pucker: 0.2, stretch: 0.1, press: 0.3, activity: 1.0, ..Default::default() };
+        let a = articulated(&open, 1.5);
+        assert!(((a.jaw_open - a.close) - 1.5 * (open.jaw_open - open.close)).abs() < 1e-6, "{a:?}");
+        assert!((a.pucker - 0.3).abs() < 1e-6 && (a.stretch - 0.15).abs() < 1e-6 && a.press == 0.3 && a.activity == 1.0, "{a:?}");
+        let sealed = MouthShape { jaw_open: 0.06, close: 0.06, ..Default::default() };
+        let b = articulated(&sealed, 2.0);
+        assert_eq!(b.jaw_open, b.close, "{b:?}");
+        assert_eq!(articulated(&open, 1.0), open);
+        let c = articulated(&open, 0.5);
+        assert!(c.jaw_open - c.close < open.jaw_open - open.close);
+    }
+
     /// Blinks, head-yaw spread and the largest frame-to-frame breathing step over 2 minutes.
     fn idle_character(a: &mut Animator) -> (usize, f32, f32) {
         let still = MouthShape::default();
