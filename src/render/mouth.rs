@@ -211,15 +211,22 @@ impl Inside<'_> {
         // Cavity: the lips' inner surface in shadow near the rim, dark further in and towards
         // the cheeks.
         let depth = smoothstep(0.0, 0.45, d_up.min(d_lo) / open);
-        // Never near black: an outside camera's colour noise on a nearly black patch reads as
-        // strong colour, and a real open mouth in soft light is dim, not a hole.
+        // Dark, but not black: a luminance floor of 24 (a camera's colour noise on a black patch
+        // reads as strong colour), and deep shadow keeps little of the lips' colour. A cavity as
+        // bright and as red as the lips in shadow (the floor was 38, near 0.45 and deep 0.16 of
+        // the lip colour, all of its hue) read to an outside face mesh as more lip: it put the
+        // inner-lip points inside the opening and scored a visibly open mouth as shut.
         let floor = |c: [f32; 3]| {
             let l = MouthPalette::lum(c).max(1.0);
-            let k = (38.0 / l).max(1.0);
+            let k = (24.0 / l).max(1.0);
             c.map(|v| v * k)
         };
-        let near = floor(pal.lip.map(|c| c * 0.45));
-        let deep = floor(pal.lip.map(|c| c * 0.16));
+        let grey = |c: [f32; 3], keep: f32| {
+            let l = MouthPalette::lum(c);
+            c.map(|v| l + (v - l) * keep)
+        };
+        let near = grey(floor(pal.lip.map(|c| c * 0.30)), 0.8);
+        let deep = grey(floor(pal.lip.map(|c| c * 0.08)), 0.5);
         let mut c = mix(near, deep, depth.max(0.6 * side * side));
         // Tongue: a mound behind the lower incisors, riding on the jaw.
         if let Some(hit) = self.arches.lower.tooth_at(x).or_else(|| self.arches.lower.tooth_at(x.clamp(self.arches.lower.xs[0] + 0.01, self.arches.lower.xs[10] - 0.01))) {
