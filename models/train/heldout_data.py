@@ -167,7 +167,7 @@ def speech_span(logp):
 def dtw_path(a, b):
     """Path of the cheapest alignment of feature rows a (n) and b (m), steps (1,1) (1,0) (0,1),
     each costing the cell once (so diagonal paths are favoured: on English the symmetric steps,
-    a diagonal costing twice, put word starts 70 ms from pocketsphinx's at the median, these 28)."""
+    a diagonal costing twice, put word starts 70 ms from pocketsphinx's at the median, these 30)."""
     cost = np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))
     n, m = cost.shape
     D = np.full((n + 1, m + 1), np.inf)
