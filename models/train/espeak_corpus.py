@@ -29,7 +29,7 @@ class Event(C.Structure):
 
 
 CALLBACK = C.CFUNCTYPE(C.c_int, C.POINTER(C.c_short), C.c_int, C.POINTER(Event))
-EV_PHONEME, EV_END, EV_TERMINATED = 7, 5, 6
+EV_WORD, EV_PHONEME, EV_END, EV_TERMINATED = 1, 7, 5, 6
 
 
 class Espeak:
@@ -37,7 +37,7 @@ class Espeak:
         self.lib = C.CDLL("libespeak-ng.so.1")
         # AUDIO_OUTPUT_SYNCHRONOUS, phoneme events in IPA.
         self.rate = self.lib.espeak_Initialize(2, 0, None, 0x0001 | 0x0002)
-        self.samples, self.events = [], []
+        self.samples, self.events, self.words = [], [], []
         self._cb = CALLBACK(self._callback)
         self.lib.espeak_SetSynthCallback(self._cb)
 
@@ -49,11 +49,15 @@ class Espeak:
             e = ev[i]
             if e.type == EV_PHONEME:
                 self.events.append((e.audio_position / 1000.0, e.id.decode("utf-8", "replace")))
+            elif e.type == EV_WORD:
+                self.words.append(e.audio_position / 1000.0)
             i += 1
         return 0
 
     def say(self, text, voice, rate, pitch, rng):
-        self.samples, self.events = [], []
+        """(samples at self.rate, phoneme events [(s, IPA)]), or (None, None) for an unknown
+        voice; the word starts (s) are left in self.words."""
+        self.samples, self.events, self.words = [], [], []
         if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
             return None, None
         self.lib.espeak_SetParameter(1, rate, 0)

@@ -25,7 +25,7 @@ mesh reads the mouth off every frame, and the figures are those of ../shared/mea
 A frame is closed at gap <= 3 % of the mouth width (lipread.py's calibration).
 """
 import argparse
-import csv
+import functools
 import json
 import subprocess
 import sys
@@ -62,6 +62,12 @@ def tags(label):
     return {k for k, chars in IPA.items() if base[0] in chars}
 
 
+@functools.lru_cache(maxsize=None)
+def portrait_rest(path):
+    """lipread.portrait_rest, once per portrait (every voice and mode is scored against it)."""
+    return lipread.portrait_rest(path)
+
+
 def measure(video, wav, phones, portrait):
     fps, gap, width = lipread.mesh_track(str(video))
     n = len(gap)
@@ -70,7 +76,7 @@ def measure(video, wav, phones, portrait):
     res = {"frames": n, "face": round(float(ok.mean()), 3)}
     if ok.sum() < 10:
         return dict(res, error="face mesh found no face in most frames")
-    rest = lipread.portrait_rest(str(portrait))
+    rest = portrait_rest(str(portrait))
     if rest is None:
         return dict(res, error="face mesh found no face in the portrait")
     rest_width = rest[1]

@@ -23,14 +23,12 @@ DIR/VOICE.wav (16 kHz) with DIR/VOICE.json: the phones [label, start, end] ("SIL
 ARPAbet from pocketsphinx, IPA from espeak-ng), the prompts and the aligner used.
 """
 import argparse
-import ctypes as C
 import gzip
 import hashlib
 import json
 import re
 import subprocess
 import urllib.request
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +36,8 @@ import sys as _sys
 _sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "measure"))
 from scipy.fft import dct
 from scipy.signal import resample_poly
+
+from espeak_corpus import Espeak, write_wav
 
 RATE = 16000
 HOP_S = 0.01
@@ -83,55 +83,17 @@ def read16k(path, fmt=None):
     return np.frombuffer(subprocess.run(cmd, capture_output=True, check=True).stdout, np.int16).astype(np.float32) / 32768
 
 
-def write_wav(path, x):
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1); w.setsampwidth(2); w.setframerate(RATE)
-        w.writeframes((np.clip(x, -1, 1 - 1 / 32768) * 32767).astype("<i2").tobytes())
-
-
 # ---- alignment by synthesis and dynamic time warping ------------------------------------------
 
-class Event(C.Structure):
-    _fields_ = [("type", C.c_int), ("unique_identifier", C.c_uint), ("text_position", C.c_int), ("length", C.c_int),
-                ("audio_position", C.c_int), ("sample", C.c_int), ("user_data", C.c_void_p), ("id", C.c_char * 8)]
-
-
-CALLBACK = C.CFUNCTYPE(C.c_int, C.POINTER(C.c_short), C.c_int, C.POINTER(Event))
-
-
-class Espeak:
-    """libespeak-ng through ctypes: samples, phoneme events (IPA) and word events."""
-    def __init__(self):
-        self.lib = C.CDLL("libespeak-ng.so.1")
-        self.rate = self.lib.espeak_Initialize(2, 0, None, 0x0001 | 0x0002)
-        self._cb = CALLBACK(self._callback)
-        self.lib.espeak_SetSynthCallback(self._cb)
-
-    def _callback(self, wav, n, ev):
-        if n > 0:
-            self.samples.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
-        i = 0
-        while ev[i].type != 0:
-            e = ev[i]
-            if e.type == 7:
-                self.phones.append((e.audio_position / 1000.0, e.id.decode("utf-8", "replace")))
-            elif e.type == 1:
-                self.words.append(e.audio_position / 1000.0)
-            i += 1
-        return 0
-
-    def say(self, text, voice):
-        self.samples, self.phones, self.words = [], [], []
-        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-            raise SystemExit(f"espeak-ng has no voice {voice}")
-        self.lib.espeak_SetParameter(1, 160, 0)
-        b = text.encode("utf-8")
-        self.lib.espeak_Synth(b, len(b) + 1, 0, 1, 0, 1 | 0x1000, None, None)
-        self.lib.espeak_Synchronize()
-        x = np.concatenate(self.samples).astype(np.float32) / 32768.0
-        if self.rate != RATE:
-            x = resample_poly(x, RATE, self.rate).astype(np.float32)
-        return x, list(self.phones), list(self.words)
+def speak(tts, text, voice):
+    """espeak-ng (espeak_corpus.Espeak) at its default pitch and 160 wpm: 16 kHz samples, the
+    phoneme events [(s, IPA)] and the word starts (s)."""
+    x, phones = tts.say(text, voice, 160, 50, 50)
+    if x is None:
+        raise SystemExit(f"espeak-ng has no voice {voice}")
+    if tts.rate != RATE:
+        x = resample_poly(x, RATE, tts.rate).astype(np.float32)
+    return x, phones, list(tts.words)
 
 
 def mfcc(x):
@@ -199,7 +161,7 @@ def warp(path):
 
 def dtw_align(x, text, voice, tts):
     """[(label, start, end)] for recording x (16 kHz) of `text`, and the warped word starts."""
-    y, phones, words = tts.say(text, voice)
+    y, phones, words = speak(tts, text, voice)
     fa, la = mfcc(y)
     fb, lb = mfcc(x)
     a0, a1 = speech_span(la)
