@@ -158,14 +158,18 @@ pub(super) fn draw_mouth(frame: &mut [u8], dest: &[[f32; 2]], scratch: &[[f32; 3
             } else if d_lo <= half {
                 let p = ax_s.point(u, sl - d_lo);
                 (sample(src, w, h, p[0], p[1]), dist, lip)
+            } else if half > 0.5 {
+                // Beyond the portrait's own opening the built mouth starts from the middle of
+                // it. Where that shows teeth, it fades in over the height from the nearer band of
+                // them, not over the distance to the outline: near the corners that distance
+                // stays small down the whole opening and drew the teeth's colour there as long
+                // vertical bars. A dark gap fades over the distance (a height's ramp runs steep
+                // sideways where the lips' lines slope into the corners).
+                let m = ax_s.point(u, su + half);
+                let into = (dist - half).max(0.0) + pal.own_teeth * ((d_up.min(d_lo) - half).max(0.0) - (dist - half).max(0.0));
+                (inside.at(u, v, d_up, d_lo, open, src_open), into, sample(src, w, h, m[0], m[1]))
             } else {
-                let from = if half > 0.5 {
-                    let m = ax_s.point(u, su + half);
-                    sample(src, w, h, m[0], m[1])
-                } else {
-                    lip
-                };
-                (inside.at(u, v, d_up, d_lo, open, src_open), (dist - half).max(0.0), from)
+                (inside.at(u, v, d_up, d_lo, open, src_open), (dist - half).max(0.0), lip)
             };
             // The rim: lip turning into the opening over the width the portrait's sharpness
             // allows for the step between them.
@@ -187,6 +191,144 @@ pub(super) fn draw_mouth(frame: &mut [u8], dest: &[[f32; 2]], scratch: &[[f32; 3
             }
             put(frame, w, x, y, color);
         });
+    }
+    // Last, the guarantee the passes above aim for by construction: no step in or around the
+    // opening steeper than the portrait's own steepest. Where two of them meet (the rim starts
+    // from a lip colour sampled beyond the band, the portrait's own opening rides on the lips
+    // beside the built one) a step can still come out 1.3-1.7× too steep on soft portraits.
+    if parted_max > 0.0 {
+        let rows = clampy(y0 - seam - 2.0)..=clampy(y1 + seam + 2.0 + lower_hair);
+        let cols = clampx(x0 - seam - 2.0)..=clampx(x1 + seam + 2.0);
+        // Near the opening: inside it, or within the lip band around it (a square dilation of
+        // the inside, cheaper than a distance per pixel and a little wider at the corners).
+        let (bx0, by0) = (*cols.start(), *rows.start());
+        let (bw, bh) = (cols.end() - bx0 + 1, rows.end() - by0 + 1);
+        let mut near = vec![false; bw * bh];
+        for (x, y) in crate::face::geometry::polygon_pixels(&hole, w as u32, h as u32) {
+            let (x, y) = (x as usize, y as usize);
+            if (bx0..bx0 + bw).contains(&x) && (by0..by0 + bh).contains(&y) {
+                near[(y - by0) * bw + (x - bx0)] = true;
+            }
+        }
+        dilate(&mut near, bw, bh, (seam + 1.5).ceil() as usize);
+        let strength = smoothstep(0.0, 2.0 * seam, parted_max);
+        soften(frame, w, h, (bx0, by0, bw, bh), &near, pal.max_step, strength);
+    }
+}
+
+const ROUNDS: usize = 8;
+
+/// Grows the `true` cells of a `bw`×`bh` mask by `r` cells in every direction (a square).
+fn dilate(mask: &mut [bool], bw: usize, bh: usize, r: usize) {
+    let mut tmp = vec![false; mask.len()];
+    for y in 0..bh {
+        let row = &mask[y * bw..(y + 1) * bw];
+        let mut last: Option<usize> = None;
+        // Distance to the nearest set cell on the left, then on the right.
+        for x in 0..bw {
+            if row[x] {
+                last = Some(x);
+            }
+            tmp[y * bw + x] = last.is_some_and(|l| x - l <= r);
+        }
+        last = None;
+        for x in (0..bw).rev() {
+            if row[x] {
+                last = Some(x);
+            }
+            tmp[y * bw + x] |= last.is_some_and(|l| l - x <= r);
+        }
+    }
+    for x in 0..bw {
+        let mut last: Option<usize> = None;
+        for y in 0..bh {
+            if tmp[y * bw + x] {
+                last = Some(y);
+            }
+            mask[y * bw + x] = last.is_some_and(|l| y - l <= r);
+        }
+        last = None;
+        for y in (0..bh).rev() {
+            if tmp[y * bw + x] {
+                last = Some(y);
+            }
+            mask[y * bw + x] |= last.is_some_and(|l| l - y <= r);
+        }
+    }
+}
+
+/// Blurs, with a 3×3 binomial kernel, the pixels of the box (`x0`, `y0`, width, height) where
+/// `near` (one flag a box pixel) holds and the brightness step (central differences of the channels' mean, as `palette`
+/// measures the face) exceeds `max_step`, with their four neighbours, until none does (at most
+/// `ROUNDS` rounds); `strength` (0..1) fades the blur in with the opening. A step at the edge
+/// of the mask is also the pixel beyond it, so the neighbours blurred may lie just outside.
+fn soften(frame: &mut [u8], w: usize, h: usize, bx: (usize, usize, usize, usize), near: &[bool], max_step: f32, strength: f32) {
+    let (bx0, by0, bw, bh) = bx;
+    if strength <= 0.0 || bw < 3 || bh < 3 || w < 3 || h < 3 {
+        return;
+    }
+    // Inside the frame by one pixel (the kernel and the steps read one beyond).
+    let (x0, x1) = (bx0.max(1), (bx0 + bw - 1).min(w - 2));
+    let (y0, y1) = (by0.max(1), (by0 + bh - 1).min(h - 2));
+    if x1 < x0 || y1 < y0 {
+        return;
+    }
+    let at = |x: usize, y: usize| (y - by0) * bw + (x - bx0);
+    let g = |f: &[u8], x: usize, y: usize| {
+        let i = (y * w + x) * 3;
+        (f[i] as f32 + f[i + 1] as f32 + f[i + 2] as f32) / 3.0
+    };
+    let limit2 = max_step * max_step;
+    // Round one looks at every pixel near the opening; later rounds only where a blur changed a
+    // neighbour (a step reads the four pixels around it).
+    let mut candidates: Vec<(usize, usize)> = (y0..=y1).flat_map(|y| (x0..=x1).map(move |x| (x, y))).filter(|&(x, y)| near[at(x, y)]).collect();
+    let mut stamp = vec![0u8; near.len()];
+    let mut blurred: Vec<(usize, usize, [f32; 3])> = Vec::new();
+    for round in 1..=ROUNDS as u8 {
+        // Mark the steep pixels and their four neighbours (a step at the mask's edge is also the
+        // pixel beyond it).
+        let mut marked: Vec<(usize, usize)> = Vec::new();
+        for &(x, y) in &candidates {
+            let gx = (g(frame, x + 1, y) - g(frame, x - 1, y)) / 2.0;
+            let gy = (g(frame, x, y + 1) - g(frame, x, y - 1)) / 2.0;
+            if gx * gx + gy * gy > limit2 {
+                for (nx, ny) in [(x, y), (x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)] {
+                    if (x0..=x1).contains(&nx) && (y0..=y1).contains(&ny) && stamp[at(nx, ny)] != 2 * round {
+                        stamp[at(nx, ny)] = 2 * round;
+                        marked.push((nx, ny));
+                    }
+                }
+            }
+        }
+        if marked.is_empty() {
+            break;
+        }
+        // Every blur reads the frame as it was before this round, then all are written.
+        blurred.clear();
+        for &(x, y) in &marked {
+            let mut acc = [0.0f32; 3];
+            for (dy, wy) in [(0usize, 1.0f32), (1, 2.0), (2, 1.0)] {
+                for (dx, wx) in [(0usize, 1.0f32), (1, 2.0), (2, 1.0)] {
+                    let i = ((y + dy - 1) * w + (x + dx - 1)) * 3;
+                    for c in 0..3 {
+                        acc[c] += wx * wy * frame[i + c] as f32;
+                    }
+                }
+            }
+            let i = (y * w + x) * 3;
+            let old = [frame[i] as f32, frame[i + 1] as f32, frame[i + 2] as f32];
+            blurred.push((x, y, mix(old, acc.map(|v| v / 16.0), strength)));
+        }
+        candidates.clear();
+        for &(x, y, c) in &blurred {
+            put(frame, w, x, y, c);
+            for (nx, ny) in [(x, y), (x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)] {
+                if (x0..=x1).contains(&nx) && (y0..=y1).contains(&ny) && near[at(nx, ny)] && stamp[at(nx, ny)] != 2 * round + 1 {
+                    stamp[at(nx, ny)] = 2 * round + 1;
+                    candidates.push((nx, ny));
+                }
+            }
+        }
     }
 }
 
@@ -244,7 +386,7 @@ impl Inside<'_> {
             }
         }
         // Lower teeth, then the upper teeth in front of them (the overbite).
-        let own = smoothstep(1.0 * mm, 3.0 * mm, src_open);
+        let own = smoothstep(1.0 * mm, 3.0 * mm, src_open) * pal.own_teeth;
         if own < 1.0 {
             let cavity = c;
             if let Some(hit) = self.arches.lower.tooth_at(x) {

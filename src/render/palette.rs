@@ -19,6 +19,10 @@ pub(super) struct MouthPalette {
     pub max_step: f32,
     /// Standard deviation of the face's fine grain, in levels.
     pub grain: f32,
+    /// How much the portrait's own opening, where its lips are parted, looks like teeth (0..1):
+    /// brighter than the lips. A dark gap (lips parted over a shadow, or a moustache's shade read
+    /// as an opening) is no teeth, and the built teeth show behind it.
+    pub own_teeth: f32,
 }
 
 fn lum(c: [f32; 3]) -> f32 {
@@ -46,16 +50,26 @@ impl MouthPalette {
         let outer: Vec<[f32; 2]> = idx::UPPER_LIP_OUTER.iter().chain(idx::LOWER_LIP_OUTER.iter().rev()).map(|&i| p(i)).collect();
         let hole: Vec<[f32; 2]> = idx::UPPER_LIP_INNER.iter().chain(idx::LOWER_LIP_INNER.iter().rev()).map(|&i| p(i)).collect();
         let (mut sum, mut n) = ([0.0f32; 3], 0.0f32);
+        let mut opening = Vec::new();
         for (x, y) in polygon_pixels(&outer, rig.width, rig.height) {
+            let c = px(x as usize, y as usize);
             if !inside_polygon([x as f32 + 0.5, y as f32 + 0.5], &hole) {
-                let c = px(x as usize, y as usize);
                 for k in 0..3 {
                     sum[k] += c[k];
                 }
                 n += 1.0;
+            } else {
+                opening.push(lum(c));
             }
         }
         let lip = if n > 0.0 { sum.map(|v| v / n) } else { [150.0, 100.0, 95.0] };
+        // Teeth in the opening make its brighter quarter brighter than the lips.
+        let own_teeth = if opening.is_empty() {
+            0.0
+        } else {
+            let bright = percentile(&mut opening, 0.75);
+            crate::face::geometry::smoothstep(1.0, 1.25, bright / lum(lip).max(1.0))
+        };
         // Over the face: saturation, steepest steps (central differences, as an outside yardstick
         // measures sharpness) and grain (what a 3×3 box blur takes away).
         let oval: Vec<[f32; 2]> = idx::FACE_OVAL.iter().map(|&i| p(i)).collect();
@@ -93,7 +107,7 @@ impl MouthPalette {
         let l = lum(s).clamp(90.0, 225.0);
         let hue = [0, 1, 2].map(|c| 0.6 * [226.0, 220.0, 205.0][c] + 0.4 * s[c]);
         let teeth = hue.map(|v| (v * 1.02 * l / lum(hue)).min(240.0));
-        MouthPalette { lip, teeth, sat_cap, max_step, grain }
+        MouthPalette { lip, teeth, sat_cap, max_step, grain, own_teeth }
     }
 
     /// `c` with its saturation held to what the portrait's face shows (the brightest channel kept).
