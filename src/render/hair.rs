@@ -176,8 +176,9 @@ impl Hair {
                 hang_lower[k] = (reach - (sl - su).max(0.0)).max(0.0);
             }
         }
-        // The lip under the hair: the skin's own colour, flushed, in the portrait's saturation.
-        let lip = pal.tame([skin[0] * 0.92, skin[1] * 0.74, skin[2] * 0.74]);
+        // The lip under the hair: the skin's own hue in the moustache's shade. (A flush, red
+        // raised over green and blue, turned pink in a sepia photograph.)
+        let lip = pal.tame(skin.map(|c| c * 0.72));
         Hair { found, x0, y0, w: bw, h: bh, mask, hang, hang_lower, lip }
     }
 

@@ -86,6 +86,8 @@ pub(super) fn draw_mouth(frame: &mut [u8], dest: &[[f32; 2]], scratch: &[[f32; 3
     // Under a moustache, the lower lip the hair hid in the portrait shows as lip once the lips
     // part (the fringe itself stays on the upper lip, below).
     let lower_hair = if hair.found { hair.max_hang_lower() } else { 0.0 };
+    // The lower lip shown where the hair hid it: softened with the opening, below.
+    let mut lip_band: Vec<(usize, usize)> = Vec::new();
     let band_rows = if parted_max > 0.0 { clampy(y0 - seam - 1.0)..=clampy(y1 + seam + 1.0 + lower_hair) } else { 1..=0 };
     for y in band_rows {
         for x in clampx(x0 - seam - 1.0)..=clampx(x1 + seam + 1.0) {
@@ -119,8 +121,12 @@ pub(super) fn draw_mouth(frame: &mut [u8], dest: &[[f32; 2]], scratch: &[[f32; 3
                     let sp = ax_s.point(u, line_at(&lo_s, u) + d);
                     let a = hair.mask_at(sp) * smoothstep(0.0, 2.0 * seam, parted_at(u)) * smoothstep(hl + 1.0, hl - 1.0, d);
                     if a > 0.0 {
-                        let lip = hair.lip.map(|c| c * (0.72 + 0.28 * smoothstep(0.0, 0.5 * hl.max(1.0), d)));
+                        // With the face's grain at a fixed spot on the lip (a flat fill read as a
+                        // cut-out).
+                        let g = grain_at(x as i32, d as i32) * 2.45 * pal.grain;
+                        let lip = hair.lip.map(|c| c * (0.72 + 0.28 * smoothstep(0.0, 0.5 * hl.max(1.0), d)) + g);
                         c = mix(c, lip, a);
+                        lip_band.push((x, y));
                     }
                     // The fringe itself stays where it hangs from the upper lip, over the lip.
                     let from_up = v - line_at(&up_d, u);
@@ -206,6 +212,11 @@ pub(super) fn draw_mouth(frame: &mut [u8], dest: &[[f32; 2]], scratch: &[[f32; 3
         let mut near = vec![false; bw * bh];
         for (x, y) in crate::face::geometry::polygon_pixels(&hole, w as u32, h as u32) {
             let (x, y) = (x as usize, y as usize);
+            if (bx0..bx0 + bw).contains(&x) && (by0..by0 + bh).contains(&y) {
+                near[(y - by0) * bw + (x - bx0)] = true;
+            }
+        }
+        for &(x, y) in &lip_band {
             if (bx0..bx0 + bw).contains(&x) && (by0..by0 + bh).contains(&y) {
                 near[(y - by0) * bw + (x - bx0)] = true;
             }
