@@ -292,3 +292,62 @@ fn the_open_mouth_is_no_sharper_than_the_face() {
         assert!(p99 <= limit && max <= 1.15 * limit, "{portrait}: the opening's steps (99th pct {p99:.1}, max {max:.1}) are steeper than the face's own ({limit:.1})");
     }
 }
+
+/// Mean brightness of `f` over the pixels of `r` ([x0, y0, x1, y1)).
+fn mean_lum(f: &[u8], w: usize, r: [u32; 4]) -> f32 {
+    let (mut s, mut n) = (0.0f32, 0.0f32);
+    for y in r[1]..r[3] {
+        for x in r[0]..r[2] {
+            let i = (y as usize * w + x as usize) * 3;
+            s += (f[i] as f32 + f[i + 1] as f32 + f[i + 2] as f32) / 3.0;
+            n += 1.0;
+        }
+    }
+    s / n.max(1.0)
+}
+
+/// Issue 22, skin that follows the bones: with the jaw open a soft shadow lies under the lower lip,
+/// and a smile deepens the nasolabial folds; at rest the shading adds nothing (the neutral frame
+/// stays the portrait), and it never reaches the forehead or the eyes.
+#[test]
+fn the_jaw_shades_under_the_lip_and_a_smile_deepens_the_folds() {
+    let rig = rig();
+    let w = rig.width as usize;
+    let mut on = Renderer::new(&rig);
+    let mut off = Renderer::new(&rig);
+    off.shading = false;
+    let rest = MotionFrame::default();
+    assert_eq!(on.render(&rig, &rest).to_vec(), off.render(&rig, &rest).to_vec(), "shading at rest");
+
+    let jaw = with(Param::JawOpen, 0.6);
+    let (a, b) = (on.render(&rig, &jaw).to_vec(), off.render(&rig, &jaw).to_vec());
+    let (mut scratch, mut out, mut depth) = (Vec::new(), Vec::new(), Vec::new());
+    rig.deform(&jaw, &mut scratch, &mut out, &mut depth);
+    // Just below the middle of the lower lip (landmark 17), a tenth of the eyes' distance down.
+    let lip = out[17];
+    let d = (0.1 * rig.iod) as u32;
+    let below = [lip[0] as u32 - d, lip[1] as u32 + d / 3, lip[0] as u32 + d, lip[1] as u32 + d];
+    let (la, lb) = (mean_lum(&a, w, below), mean_lum(&b, w, below));
+    eprintln!("under the lip: {la:.1} shaded, {lb:.1} not");
+    assert!(la < 0.95 * lb, "no shadow under the lower lip: {la:.1} vs {lb:.1}");
+    let brows = region(&rig, &[idx::LEFT_BROW.as_slice(), idx::RIGHT_BROW.as_slice()].concat(), 8.0);
+    assert_eq!(mean_lum(&a, w, brows), mean_lum(&b, w, brows), "the jaw's shadow reached the brows");
+
+    let mut smile = MotionFrame::default();
+    smile.set(Param::MouthSmileLeft, 0.8);
+    smile.set(Param::MouthSmileRight, 0.8);
+    let (a, b) = (on.render(&rig, &smile).to_vec(), off.render(&rig, &smile).to_vec());
+    rig.deform(&smile, &mut scratch, &mut out, &mut depth);
+    // Between each wing of the nose and the mouth's corner on its side, a little outside.
+    for (wing, corner) in [(98usize, 61usize), (327, 291)] {
+        let c = [(out[wing][0] + out[corner][0]) / 2.0, (out[wing][1] + out[corner][1]) / 2.0];
+        let side = if out[corner][0] > out[wing][0] { 1.0 } else { -1.0 };
+        let x = c[0] + side * 0.06 * rig.iod;
+        let r = (0.04 * rig.iod) as u32;
+        let fold = [x as u32 - r, c[1] as u32 - r, x as u32 + r, c[1] as u32 + r];
+        let (la, lb) = (mean_lum(&a, w, fold), mean_lum(&b, w, fold));
+        eprintln!("fold by landmark {corner}: {la:.1} shaded, {lb:.1} not");
+        assert!(la < 0.97 * lb, "the smile did not deepen the fold by the corner {corner}: {la:.1} vs {lb:.1}");
+    }
+    assert_eq!(mean_lum(&a, w, brows), mean_lum(&b, w, brows), "the folds reached the brows");
+}

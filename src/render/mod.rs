@@ -8,7 +8,7 @@
 //! Here: the renderer and its skin pass; `raster`: triangle spans and the bilinear sampler;
 //! `mouth`: the mouth shader, with `axis` (its coordinates), `teeth` (the dental arches) and
 //! `palette` (the portrait's colours, sharpness and grain), `hair` (a moustache over the mouth);
-//! `eyes`: the eye shader.
+//! `eyes`: the eye shader; `shade`: the shadow under the lower lip and the nasolabial folds.
 
 mod axis;
 mod eyes;
@@ -16,6 +16,7 @@ mod hair;
 mod mouth;
 mod palette;
 mod raster;
+mod shade;
 mod teeth;
 
 use crate::face::rig::Rig;
@@ -33,6 +34,8 @@ pub struct Renderer {
     palette: MouthPalette,
     hair: hair::Hair,
     lanes: Lanes,
+    /// The skin's shading with the bones (`shade`): on unless a test compares without it.
+    pub shading: bool,
 }
 
 impl Renderer {
@@ -50,6 +53,7 @@ impl Renderer {
             palette,
             hair,
             lanes: Lanes::of(rig.image.as_raw(), rig.width as usize, rig.height as usize),
+            shading: true,
         }
     }
 
@@ -87,6 +91,9 @@ impl Renderer {
                 let (dx, dy) = (ux[0] * d1 + uy[0] * d2, ux[1] * d1 + uy[1] * d2);
                 lanes.row(sx, sy, dx, dy, &mut frame[(y * w + lo) * 3..(y * w + hi + 1) * 3]);
             });
+        }
+        if self.shading {
+            shade::draw_shading(&mut self.frame, &self.dest, rig, &m, w, h);
         }
         mouth::draw_mouth(&mut self.frame, &self.dest, &self.scratch, &self.palette, &self.hair, rig, &m, w, h);
         &self.frame
