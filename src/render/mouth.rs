@@ -198,6 +198,24 @@ pub(super) fn draw_mouth(frame: &mut [u8], dest: &[[f32; 2]], scratch: &[[f32; 3
             put(frame, w, x, y, color);
         });
     }
+    // Lips pressed together past where they met in the portrait: the skin pass squeezes the
+    // portrait's meeting line into less than a pixel, and drew it as a stair-stepped line. One
+    // blur along it, as strong as the press.
+    // (Against the portrait's own lines as they are: on a portrait whose inner lip lines cross at
+    // rest, the rest pose is no press.)
+    let pressed = (0..11).map(|k| (lo_d[k].1 - up_d[k].1) - (lo_s[k].1 - up_s[k].1)).fold(f32::MAX, f32::min);
+    if parted_max <= 0.0 && pressed < -0.5 {
+        let mut seam_px = Vec::new();
+        for y in clampy(y0 - 2.0)..=clampy(y1 + 2.0) {
+            for x in clampx(x0 - 1.0)..=clampx(x1 + 1.0) {
+                let (u, v) = ax_d.uv([x as f32 + 0.5, y as f32 + 0.5]);
+                if (0.0..=1.0).contains(&u) && (v - 0.5 * (line_at(&up_d, u) + line_at(&lo_d, u))).abs() <= 1.5 {
+                    seam_px.push((x, y));
+                }
+            }
+        }
+        blur_once(frame, w, h, &seam_px, smoothstep(0.5, 2.0, -pressed));
+    }
     // Last, the guarantee the passes above aim for by construction: no step in or around the
     // opening steeper than the portrait's own steepest. Where two of them meet (the rim starts
     // from a lip colour sampled beyond the band, the portrait's own opening rides on the lips
@@ -224,6 +242,38 @@ pub(super) fn draw_mouth(frame: &mut [u8], dest: &[[f32; 2]], scratch: &[[f32; 3
         dilate(&mut near, bw, bh, (seam + 1.5).ceil() as usize);
         let strength = smoothstep(0.0, 2.0 * seam, parted_max);
         soften(frame, w, h, (bx0, by0, bw, bh), &near, pal.max_step, strength);
+    }
+}
+
+/// The 3×3 binomial average (1 2 1 / 2 4 2 / 1 2 1, over 16) around (x, y), which must lie one
+/// pixel inside the frame.
+#[inline]
+fn binomial(frame: &[u8], w: usize, x: usize, y: usize) -> [f32; 3] {
+    let mut acc = [0.0f32; 3];
+    for (dy, wy) in [(0usize, 1.0f32), (1, 2.0), (2, 1.0)] {
+        for (dx, wx) in [(0usize, 1.0f32), (1, 2.0), (2, 1.0)] {
+            let i = ((y + dy - 1) * w + (x + dx - 1)) * 3;
+            for c in 0..3 {
+                acc[c] += wx * wy * frame[i + c] as f32;
+            }
+        }
+    }
+    acc.map(|v| v / 16.0)
+}
+
+/// One 3×3 binomial blur of the pixels `px` (each read as it was before any was written),
+/// mixed in by `strength`.
+fn blur_once(frame: &mut [u8], w: usize, h: usize, px: &[(usize, usize)], strength: f32) {
+    let out: Vec<(usize, usize, [f32; 3])> = px
+        .iter()
+        .filter(|&&(x, y)| x >= 1 && y >= 1 && x + 1 < w && y + 1 < h)
+        .map(|&(x, y)| {
+            let i = (y * w + x) * 3;
+            (x, y, mix([frame[i] as f32, frame[i + 1] as f32, frame[i + 2] as f32], binomial(frame, w, x, y), strength))
+        })
+        .collect();
+    for (x, y, c) in out {
+        put(frame, w, x, y, c);
     }
 }
 
@@ -317,18 +367,9 @@ fn soften(frame: &mut [u8], w: usize, h: usize, bx: (usize, usize, usize, usize)
         // Every blur reads the frame as it was before this round, then all are written.
         blurred.clear();
         for &(x, y) in &marked {
-            let mut acc = [0.0f32; 3];
-            for (dy, wy) in [(0usize, 1.0f32), (1, 2.0), (2, 1.0)] {
-                for (dx, wx) in [(0usize, 1.0f32), (1, 2.0), (2, 1.0)] {
-                    let i = ((y + dy - 1) * w + (x + dx - 1)) * 3;
-                    for c in 0..3 {
-                        acc[c] += wx * wy * frame[i + c] as f32;
-                    }
-                }
-            }
             let i = (y * w + x) * 3;
             let old = [frame[i] as f32, frame[i + 1] as f32, frame[i + 2] as f32];
-            blurred.push((x, y, mix(old, acc.map(|v| v / 16.0), strength)));
+            blurred.push((x, y, mix(old, binomial(frame, w, x, y), strength)));
         }
         candidates.clear();
         for &(x, y, c) in &blurred {
