@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The gallery a person checks (issue 22): every gallery portrait (assets/portraits/gallery and
-# the bundled photo and painting) in the nine fixed poses (rest, aa, ee, oo, mm, ff, blink,
-# head turned 20°, smile), one PNG sheet each with 2× crops of the mouth and the eyes.
+# the bundled photo and painting) in the ten fixed poses (rest, aa, ee, oo, mm, ff, ll,
+# blink, head turned 20°, smile), one PNG sheet each with 2× crops of the mouth and the eyes.
 #   scripts/gallery.sh [OUT]    full sheets into OUT (default target/gallery)
 #   scripts/gallery.sh --docs   the small sheets committed under docs/gallery (needs ImageMagick)
 set -euo pipefail

@@ -1,4 +1,4 @@
-//! The gallery: a fixed set of poses (rest, the visemes "aa" "ee" "oo" "mm" "ff", a blink, a
+//! The gallery: a fixed set of poses (rest, the visemes "aa" "ee" "oo" "mm" "ff" "ll", a blink, a
 //! 20° head turn and a smile) rendered for each portrait, laid out as one PNG sheet per portrait:
 //! each pose's full frame with 2× crops of the mouth and the eyes under it, for a person to look
 //! at. The same poses as a motion track (`poses_csv`) let tests render them through the MP4
@@ -25,13 +25,14 @@ pub struct Pose {
 
 use Param::*;
 /// The gallery's poses, in sheet order. "aa" is jawOpen 0.6, the open vowel the yardsticks read.
-pub const POSES: [Pose; 9] = [
+pub const POSES: [Pose; 10] = [
     Pose { name: "rest", values: &[] },
     Pose { name: "aa", values: &[(JawOpen, 0.6)] },
     Pose { name: "ee", values: &[(JawOpen, 0.15), (MouthStretchLeft, 0.6), (MouthStretchRight, 0.6), (MouthSmileLeft, 0.3), (MouthSmileRight, 0.3)] },
     Pose { name: "oo", values: &[(JawOpen, 0.25), (MouthFunnel, 0.6), (MouthPucker, 0.7)] },
     Pose { name: "mm", values: &[(MouthClose, 0.3), (MouthPressLeft, 0.6), (MouthPressRight, 0.6)] },
     Pose { name: "ff", values: &[(JawOpen, 0.08), (MouthUpperUpLeft, 0.4), (MouthUpperUpRight, 0.4), (MouthPressLeft, 0.3), (MouthPressRight, 0.3)] },
+    Pose { name: "ll", values: &[(JawOpen, 0.3), (TongueUp, 1.0)] },
     Pose { name: "blink", values: &[(EyeBlinkLeft, 1.0), (EyeBlinkRight, 1.0)] },
     Pose { name: "turn", values: &[(HeadYaw, 20.0)] },
     Pose { name: "smile", values: &[(MouthSmileLeft, 0.8), (MouthSmileRight, 0.8), (JawOpen, 0.1), (EyeSquintLeft, 0.3), (EyeSquintRight, 0.3)] },

@@ -56,7 +56,7 @@ enum Command {
     },
     /// Validate a config file without starting anything.
     CheckConfig { file: PathBuf },
-    /// Render the gallery poses (rest, aa, ee, oo, mm, ff, blink, turn 20°, smile) of each
+    /// Render the gallery poses (rest, aa, ee, oo, mm, ff, ll with the tongue raised, blink, turn 20°, smile) of each
     /// portrait as one PNG sheet with 2× crops of the mouth and eyes, for a person to check.
     Gallery {
         /// Portraits to render (one sheet each, named after the file).

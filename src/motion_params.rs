@@ -40,6 +40,10 @@ pub enum Param {
     EyeLookInRight,
     EyeLookOutLeft,
     EyeLookOutRight,
+    /// The tongue's tip raised to the ridge behind the upper teeth (/t d n l/); 0 lies behind
+    /// the lower teeth. Not an ARKit shape (ARKit has only tongueOut): it moves no skin, only
+    /// the tongue the mouth shader draws in the opening.
+    TongueUp,
     /// Degrees; positive turns the face towards the image's right (the subject's left).
     HeadYaw,
     /// Degrees; positive tips the chin down (a nod).
@@ -91,6 +95,7 @@ pub const PARAM_NAMES: [&str; PARAM_COUNT] = [
     "eyeLookInRight",
     "eyeLookOutLeft",
     "eyeLookOutRight",
+    "tongueUp",
     "headYaw",
     "headPitch",
     "headRoll",
@@ -108,7 +113,7 @@ impl Param {
             MouthUpperUpRight, MouthLowerDownLeft, MouthLowerDownRight, BrowInnerUp, BrowDownLeft, BrowDownRight,
             BrowOuterUpLeft, BrowOuterUpRight, EyeBlinkLeft, EyeBlinkRight, EyeSquintLeft, EyeSquintRight,
             EyeWideLeft, EyeWideRight, EyeLookUpLeft, EyeLookUpRight, EyeLookDownLeft, EyeLookDownRight,
-            EyeLookInLeft, EyeLookInRight, EyeLookOutLeft, EyeLookOutRight, HeadYaw, HeadPitch, HeadRoll,
+            EyeLookInLeft, EyeLookInRight, EyeLookOutLeft, EyeLookOutRight, TongueUp, HeadYaw, HeadPitch, HeadRoll,
             HeadScale, HeadX, HeadY,
         ]
     };

@@ -47,15 +47,19 @@ fn int8_model_follows_the_float_model() {
     let speech = audio::read_wav(&root().join(&r.wav)).unwrap();
     let dir = default_models_dir();
     let int8 = LipModel::load(&dir).unwrap().run(&speech.mono16k, r.frames).unwrap();
-    // Stated bound: the mouth weights (0..1, channels 0-8) within 0.1 of the float model's, every
+    // Stated bound: the mouth weights (0..1, channels 0-8) within 0.1 of the float model's, the
+    // tongue (11: a float branch on the int8 network's features, which carry its rounding) within
+    // 0.15, every
     // output within 0.01 on average; the two head and brow drivers, speech activity and emphasis,
     // may differ by up to 0.35 where they swing (emphasis rises 0 -> 0.5 within two frames).
-    let (mut worst_mouth, mut worst_speech, mut sum) = (0.0f32, 0.0f32, 0.0f32);
+    let (mut worst_mouth, mut worst_speech, mut worst_tongue, mut sum) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
     for (a, b) in int8.iter().zip(&r.float_outputs) {
         for c in 0..N_OUT {
             let d = (a[c] - b[c]).abs();
-            if c >= 9 {
+            if c == 9 || c == 10 {
                 worst_speech = worst_speech.max(d);
+            } else if c == 11 {
+                worst_tongue = worst_tongue.max(d);
             } else {
                 worst_mouth = worst_mouth.max(d);
             }
@@ -63,8 +67,11 @@ fn int8_model_follows_the_float_model() {
         }
     }
     let mean = sum / (r.frames * N_OUT) as f32;
-    eprintln!("int8 (tract) vs float (onnxruntime): mouth max {worst_mouth:.4}, speech/emphasis max {worst_speech:.4}, mean {mean:.5}");
-    assert!(worst_mouth < 0.1 && worst_speech < 0.35 && mean < 0.01, "int8 vs float: mouth {worst_mouth}, speech/emphasis {worst_speech}, mean {mean}");
+    eprintln!("int8 (tract) vs float (onnxruntime): mouth max {worst_mouth:.4}, tongue max {worst_tongue:.4}, speech/emphasis max {worst_speech:.4}, mean {mean:.5}");
+    assert!(
+        worst_mouth < 0.1 && worst_tongue < 0.15 && worst_speech < 0.35 && mean < 0.01,
+        "int8 vs float: mouth {worst_mouth}, tongue {worst_tongue}, speech/emphasis {worst_speech}, mean {mean}"
+    );
     // The float model through tract reproduces onnxruntime's numbers.
     let float = lipsync::run_whole(&dir, "audio2motion_float", &speech.mono16k, r.frames).unwrap();
     let worst = float.iter().flatten().zip(r.float_outputs.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
@@ -113,6 +120,36 @@ fn speech_opens_and_closes_the_mouth() {
     eprintln!("demo.wav: {open} of {n} frames open > 0.2, {closed_in_speech} lip closures inside speech");
     assert!(open > n / 6, "the mouth hardly opens on speech ({open} of {n} frames)");
     assert!(closed_in_speech >= 3, "no lip closures inside speech");
+}
+
+/// The tongue output rises for syllables that start with the tongue's tip on the ridge and stays
+/// low where the lips or the back of the tongue make the consonant. Spoken by espeak-ng (the
+/// engine of most of the training speech, not these syllables); /g/ is left out: the model takes
+/// it for a /d/ about as often as not (models/README.md).
+#[test]
+fn the_tongue_rises_for_n_l_t_d_and_not_for_k_m() {
+    let dir = tmpdir("tongue");
+    let m = LipModel::load(&default_models_dir()).unwrap();
+    let p90 = |text: &str| {
+        let wav = dir.join("s.wav");
+        let st = std::process::Command::new("espeak-ng").args(["-v", "en", "-w"]).arg(&wav).arg(text).status().expect("espeak-ng (scripts/setup.sh installs it)");
+        assert!(st.success(), "espeak-ng failed");
+        let speech = audio::read_wav(&wav).unwrap();
+        let n = audio::frame_count(speech.mono16k.len(), lipsync::MODEL_FPS);
+        let mut t: Vec<f32> = m.run(&speech.mono16k, n).unwrap().iter().filter(|r| r[9] > 0.5).map(|r| r[11]).collect();
+        assert!(t.len() > 20, "{text}: hardly any speech frames");
+        t.sort_by(f32::total_cmp);
+        t[t.len() * 9 / 10]
+    };
+    let up: Vec<(&str, f32)> = ["na na na na na na", "la la la la la la", "ta da ta da ta da"].iter().map(|&t| (t, p90(t))).collect();
+    let down: Vec<(&str, f32)> = ["ka ka ka ka ka ka", "ma ma ma ma ma ma"].iter().map(|&t| (t, p90(t))).collect();
+    eprintln!("tongue output, 90th percentile in speech: up {up:?}, down {down:?}");
+    for (t, v) in &up {
+        assert!(*v > lipsync::TONGUE_FROM + 0.15, "{t}: the tongue hardly rises ({v:.2})");
+    }
+    for (t, v) in &down {
+        assert!(*v < lipsync::TONGUE_FROM + 0.1, "{t}: the tongue rises ({v:.2})");
+    }
 }
 
 /// tract against onnxruntime (the PyPI wheel's library, benches/peers/fetch-onnxruntime.sh) on the

@@ -351,3 +351,38 @@ fn the_jaw_shades_under_the_lip_and_a_smile_deepens_the_folds() {
     }
     assert_eq!(mean_lum(&a, w, brows), mean_lum(&b, w, brows), "the folds reached the brows");
 }
+
+#[test]
+fn the_tongue_rises_behind_the_teeth_for_t_d_n_l() {
+    // A closed-mouth photograph and a painting: the opening is all built, nothing of their own.
+    for portrait in ["portraits/gallery/closed_lips.jpg", "portraits/painting.jpg"] {
+        let rig = rig_of(portrait);
+        let w = rig.width as usize;
+        let mut r = Renderer::new(&rig);
+        let mut down = MotionFrame::default();
+        down.set(Param::JawOpen, 0.35);
+        let mut up = down;
+        up.set(Param::TongueUp, 1.0);
+        let (a, b) = (r.render(&rig, &down).to_vec(), r.render(&rig, &up).to_vec());
+        let (mut scratch, mut out, mut depth) = (Vec::new(), Vec::new(), Vec::new());
+        rig.deform(&down, &mut scratch, &mut out, &mut depth);
+        // The middle of the opening: between the inner lips' midpoints (13 above, 14 below),
+        // a tenth of the eyes' distance wide and a fifth of the gap tall.
+        let (top, bottom) = (out[13], out[14]);
+        let (cx, cy) = ((top[0] + bottom[0]) / 2.0, (top[1] + bottom[1]) / 2.0);
+        let (hw, hh) = (0.05 * rig.iod, 0.1 * (bottom[1] - top[1]));
+        let mid = [(cx - hw) as u32, (cy - hh) as u32, (cx + hw) as u32, (cy + hh).ceil() as u32];
+        let (ld, lu) = (mean_lum(&a, w, mid), mean_lum(&b, w, mid));
+        eprintln!("{portrait}: middle of the opening {ld:.1} with the tongue down, {lu:.1} raised");
+        assert!(lu > ld + 8.0, "{portrait}: the raised tongue does not fill the middle of the opening: {lu:.1} vs {ld:.1}");
+        // Only the opening changes: every pixel outside the lips' box is the same.
+        let lips = region(&rig, &[idx::UPPER_LIP_OUTER.as_slice(), idx::LOWER_LIP_OUTER.as_slice()].concat(), 0.3 * rig.iod);
+        let changed_outside = (0..a.len() / 3)
+            .filter(|&p| {
+                let (x, y) = ((p % w) as u32, (p / w) as u32);
+                !(x >= lips[0] && x <= lips[2] && y >= lips[1] && y <= lips[3]) && a[p * 3..p * 3 + 3] != b[p * 3..p * 3 + 3]
+            })
+            .count();
+        assert_eq!(changed_outside, 0, "{portrait}: the tongue changed pixels outside the mouth");
+    }
+}

@@ -1,4 +1,5 @@
-"""The audio-to-motion network: per 40 ms hop, 4 log-mel frames in, 11 motion channels out.
+"""The audio-to-motion network: per 40 ms hop, 4 log-mel frames in, 11 motion channels out
+(tongue.py adds a twelfth).
 
     x  = (max(mel, FLOOR) - mean) / std                  [H, 320]
     h  = relu(x W0 + b0)                                 [H, C]
@@ -13,7 +14,10 @@ whole utterance (H = T, zero state): the two give the same numbers.
 import numpy as np
 
 OUTPUTS = ["jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthStretch", "mouthPress",
-           "mouthSmile", "mouthUpperUp", "mouthLowerDown", "speech", "emphasis"]
+           "mouthSmile", "mouthUpperUp", "mouthLowerDown", "speech", "emphasis", "tongueUp"]
+# What this network's last layer gives: the first eleven. tongueUp comes from a branch that
+# tongue.py fits on the trained network's residual features and joins to them.
+TRUNK = OUTPUTS[:11]
 N_IN = 320
 C = 128
 HEAD = 64
@@ -22,7 +26,7 @@ DILATIONS = (1, 2, 4, 8)
 FLOOR = float(np.log(1e-5))
 
 
-def init(rng, n_out=len(OUTPUTS)):
+def init(rng, n_out=len(TRUNK)):
     def dense(k, n_i, n_o, scale=1.0):
         return (rng.standard_normal((n_i, n_o)).astype(np.float32) * np.float32(scale * np.sqrt(2.0 / n_i)),
                 np.zeros(n_o, np.float32))
@@ -71,7 +75,7 @@ def export_onnx(p, mean, std, path, doc=""):
 
     H = None  # free chunk length (unnamed: tract plans it from the input shape given at load)
     inputs = [helper.make_tensor_value_info("mel", TensorProto.FLOAT, [H, N_IN])]
-    outputs = [helper.make_tensor_value_info("motion", TensorProto.FLOAT, [H, len(OUTPUTS)])]
+    outputs = [helper.make_tensor_value_info("motion", TensorProto.FLOAT, [H, len(TRUNK)])]
     # max(mel, FLOOR) - mean, written as relu(mel - FLOOR) - (mean - FLOOR) (tract's Max
     # wants equal shapes).
     x = node("Sub", ["mel", const("floor", np.full(N_IN, FLOOR, np.float32))], "above_floor")

@@ -23,6 +23,8 @@ cd "$here"
 # eval_real.py scores (apt-get download of two Debian packages).
 "$venv/bin/python" real_corpus.py --out "$work/corpus" --data "$work/eval/allison"
 "$venv/bin/python" train.py --corpus "$work/corpus" --work "$work" --out "$root/models" --steps 6000 --copies 3 --real-weight 3 --quiet-weight 2
+# The tongue: a branch on the trained network's residual features (its other outputs unchanged).
+"$venv/bin/python" tongue.py --corpus "$work/corpus" --work "$work" --models "$root/models"
 "$venv/bin/python" make_reference.py
 (cd "$root" && cargo build --release)
 for mode in model heuristic; do

@@ -60,7 +60,8 @@ def load(work, items, real_weight=1.0, quiet_weight=1.0):
     data = {"train": [], "val": [], "weights": []}
     for uid in items:
         z = np.load(work / f"{uid}.npz")
-        data[split_of(uid)].append((z["x"].astype(np.float32), z["y"]))
+        # The trunk's columns; the tongue's is tongue.py's.
+        data[split_of(uid)].append((z["x"].astype(np.float32), z["y"][:, : len(M.TRUNK)]))
         if split_of(uid) == "train":
             data["weights"].append({"allison": real_weight, "noise": quiet_weight}.get(str(z["engine"]), 1.0))
     return data
@@ -88,7 +89,7 @@ def batches(train, weights, rng, batch, length):
     p = lens / lens.sum()
     while True:
         xb = np.zeros((batch, length, M.N_IN), np.float32)
-        yb = np.zeros((batch, length, len(M.OUTPUTS)), np.float32)
+        yb = np.zeros((batch, length, len(M.TRUNK)), np.float32)
         mb = np.zeros((batch, length), np.float32)
         for b in range(batch):
             x, y = train[rng.choice(len(train), p=p)]
@@ -176,7 +177,7 @@ def finish(p, mean, std, data, items, args, t0):
     summary = summarize(data, items, args)
     float_path = args.out / "audio2motion_float.onnx"
     int8_path = args.out / "audio2motion_int8.onnx"
-    doc = "speakface audio-to-motion, trained by models/train/train.py; outputs: " + ",".join(M.OUTPUTS)
+    doc = "speakface audio-to-motion, trained by models/train/train.py; outputs: " + ",".join(M.TRUNK)
     M.export_onnx(p, mean, std, str(float_path), doc)
     import quantize
 

@@ -16,38 +16,47 @@ import unicodedata
 import numpy as np
 
 CHANNELS = ["jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthStretch", "mouthPress",
-            "mouthSmile", "mouthUpperUp", "mouthLowerDown", "speech", "emphasis"]
+            "mouthSmile", "mouthUpperUp", "mouthLowerDown", "speech", "emphasis", "tongueUp"]
 N_MOUTH = 9
+# The tongue's column in CHANNELS (its pose is the tenth value of each POSE row): added after
+# speech and emphasis so that the first eleven columns are what they were in version 4.
+TONGUE = 11
 # Changes whenever frame_targets gives other numbers: train.py recomputes cached targets then.
-TARGETS_VERSION = 4
+TARGETS_VERSION = 5
 # The target of the frame at instant i / fps is the mouth of the sound LEAD_S later: lips move
 # before the sound they shape (the closure of a /p/ comes before its burst, a vowel's opening
 # before its voicing), and a mouth that merely follows the sound looks dubbed. Version 3 had no
 # lead and its rendered mouth came one frame (40 ms) after the speech on held-out voices
 # (eval_heldout.py); the model's 75 ms look-ahead leaves 35 ms of the led sound to hear.
 LEAD_S = 0.04
-#            jaw  close funnel pucker stretch press smile upUp  loDown
+# The last value is the tongue tip raised to the ridge behind the upper teeth (tongueUp): up for
+# /t d n l/, at the teeth's edges for /θ ð/, partly for the sibilants, low for the vowels, where
+# the tongue lies behind the lower teeth.
+#            jaw  close funnel pucker stretch press smile upUp  loDown  tongue
 POSE = {
-    "sil": [0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00],
-    "PP":  [0.05, 0.05, 0.00, 0.05, 0.00, 0.45, 0.00, 0.00, 0.00],
-    "FF":  [0.07, 0.03, 0.00, 0.00, 0.05, 0.10, 0.00, 0.22, 0.00],
-    "TH":  [0.12, 0.00, 0.00, 0.00, 0.10, 0.00, 0.00, 0.05, 0.05],
-    "DD":  [0.14, 0.00, 0.00, 0.00, 0.10, 0.00, 0.00, 0.00, 0.05],
-    "kk":  [0.20, 0.00, 0.00, 0.00, 0.05, 0.00, 0.00, 0.00, 0.05],
-    "CH":  [0.12, 0.00, 0.45, 0.15, 0.00, 0.00, 0.00, 0.10, 0.00],
-    "SS":  [0.08, 0.00, 0.05, 0.00, 0.25, 0.00, 0.10, 0.05, 0.00],
-    "nn":  [0.14, 0.00, 0.00, 0.00, 0.05, 0.00, 0.00, 0.00, 0.05],
-    "RR":  [0.14, 0.00, 0.20, 0.20, 0.00, 0.00, 0.00, 0.00, 0.00],
-    "aa":  [0.55, 0.00, 0.00, 0.00, 0.05, 0.00, 0.00, 0.05, 0.30],
-    "E":   [0.38, 0.00, 0.00, 0.00, 0.20, 0.00, 0.05, 0.00, 0.15],
-    "I":   [0.24, 0.00, 0.00, 0.00, 0.35, 0.00, 0.15, 0.00, 0.05],
-    "O":   [0.42, 0.00, 0.50, 0.25, 0.00, 0.00, 0.00, 0.00, 0.10],
-    "U":   [0.24, 0.00, 0.30, 0.60, 0.00, 0.00, 0.00, 0.00, 0.00],
+    "sil": [0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00],
+    "PP":  [0.05, 0.05, 0.00, 0.05, 0.00, 0.45, 0.00, 0.00, 0.00, 0.00],
+    "FF":  [0.07, 0.03, 0.00, 0.00, 0.05, 0.10, 0.00, 0.22, 0.00, 0.00],
+    "TH":  [0.12, 0.00, 0.00, 0.00, 0.10, 0.00, 0.00, 0.05, 0.05, 0.75],
+    "DD":  [0.14, 0.00, 0.00, 0.00, 0.10, 0.00, 0.00, 0.00, 0.05, 0.85],
+    "kk":  [0.20, 0.00, 0.00, 0.00, 0.05, 0.00, 0.00, 0.00, 0.05, 0.00],
+    "CH":  [0.12, 0.00, 0.45, 0.15, 0.00, 0.00, 0.00, 0.10, 0.00, 0.25],
+    "SS":  [0.08, 0.00, 0.05, 0.00, 0.25, 0.00, 0.10, 0.05, 0.00, 0.30],
+    "nn":  [0.14, 0.00, 0.00, 0.00, 0.05, 0.00, 0.00, 0.00, 0.05, 0.85],
+    "RR":  [0.14, 0.00, 0.20, 0.20, 0.00, 0.00, 0.00, 0.00, 0.00, 0.15],
+    "aa":  [0.55, 0.00, 0.00, 0.00, 0.05, 0.00, 0.00, 0.05, 0.30, 0.00],
+    "E":   [0.38, 0.00, 0.00, 0.00, 0.20, 0.00, 0.05, 0.00, 0.15, 0.00],
+    "I":   [0.24, 0.00, 0.00, 0.00, 0.35, 0.00, 0.15, 0.00, 0.05, 0.05],
+    "O":   [0.42, 0.00, 0.50, 0.25, 0.00, 0.00, 0.00, 0.00, 0.10, 0.00],
+    "U":   [0.24, 0.00, 0.30, 0.60, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00],
 }
 VOWELS = {"aa", "E", "I", "O", "U"}
 # Dominance strength per class and channel group: (jaw/close/press, rounding funnel/pucker, rest).
 ALPHA = {"PP": (6.0, 1.0, 1.0), "FF": (4.0, 0.5, 1.5), "CH": (1.0, 2.0, 1.0), "RR": (0.7, 1.2, 0.7), "sil": (1.0, 1.0, 1.0)}
-GROUP = [0, 0, 1, 1, 2, 0, 2, 2, 2]
+# The tongue's dominance (the fourth group): the tip must reach the ridge for /t d n l/ and the
+# teeth for /θ ð/ whatever the vowels around them, as the lips must close for /p b m/.
+TONGUE_ALPHA = {"DD": 6.0, "nn": 6.0, "TH": 6.0, "SS": 2.0, "CH": 2.0}
+GROUP = [0, 0, 1, 1, 2, 0, 2, 2, 2, 3]
 
 _MAP = {}
 for cls, chars in {
@@ -89,16 +98,17 @@ def envelope_db(wav, times, rate=16000):
 
 
 def frame_targets(phones, n, fps=25, wav=None, lead=LEAD_S):
-    """[n, 11] float32 targets for the frames at instants i / fps (see CHANNELS): the mouth of
+    """[n, 12] float32 targets for the frames at instants i / fps (see CHANNELS): the mouth of
     the sound at i / fps + lead."""
     t = np.arange(n) / fps + lead
     segs = [(p["v"], p["start"], p["end"]) for p in phones if p["end"] > p["start"]]
-    num = np.zeros((n, N_MOUTH))
-    den = np.zeros((n, N_MOUTH))
+    num = np.zeros((n, N_MOUTH + 1))
+    den = np.zeros((n, N_MOUTH + 1))
     for v, s, e in segs:
         c, half = (s + e) / 2, (e - s) / 2
         pose = np.array(POSE[v])
         alpha = ALPHA.get(v, (1.0, 0.25 if v not in VOWELS else 1.0, 1.0))
+        alpha = (*alpha, TONGUE_ALPHA.get(v, 1.0))
         a = np.array([alpha[g] for g in GROUP])
         # Inside the segment full weight; outside it decays with ~50 ms (longer towards vowels).
         tau = 0.035 if v in ("PP", "FF") else (0.06 if v in VOWELS else 0.045)
@@ -109,7 +119,9 @@ def frame_targets(phones, n, fps=25, wav=None, lead=LEAD_S):
         num += w * pose[None, :]
         den += w
     y = np.zeros((n, len(CHANNELS)), np.float32)
-    y[:, :N_MOUTH] = num / np.maximum(den, 1e-9)
+    blend = num / np.maximum(den, 1e-9)
+    y[:, :N_MOUTH] = blend[:, :N_MOUTH]
+    y[:, TONGUE] = blend[:, N_MOUTH]
     # Seal every bilabial: the frame nearest its centre, and every frame inside it.
     for v, s, e in segs:
         if v != "PP":
@@ -163,6 +175,7 @@ def _selftest():
         k = int(round(((s + e) / 2 - LEAD_S) * 25))
         assert y[k, 0] <= 0.1 and y[k, 1] >= 0.9 * y[k, 0], (k, y[k])
     assert y[:2, :9].max() < 0.015 and y[-5:, :9].max() < 0.015, "silence is not still"
+    assert y[:2, TONGUE].max() < 0.015 and y[14, TONGUE] < 0.1, "the tongue rises for no reason"
     assert y[14, 0] > 0.2, y[14]
     assert y[:, 9].sum() > 10 and y[0, 9] == 0
     # Rounding spreads: a consonant before /u/ is rounder than before /i/.
@@ -175,6 +188,12 @@ def _selftest():
     y0, y1 = frame_targets(ph, 30, lead=0.0), frame_targets(ph, 30)
     k = int(np.argmax(y0[:, 0] > 0.2))
     assert y1[k - 1, 0] > 0.2 and y0[k - 1, 0] <= 0.2, (k, y0[k - 2:k + 1, 0], y1[k - 2:k + 1, 0])
+    # The tongue rises for /t d n l/ and stays down for /k/ and for the vowels.
+    def tongue(c):
+        ph = [{"v": "sil", "start": 0, "end": 0.2}, {"v": "aa", "start": 0.2, "end": 0.35}, {"v": c, "start": 0.35, "end": 0.45},
+              {"v": "aa", "start": 0.45, "end": 0.6}, {"v": "sil", "start": 0.6, "end": 0.9}]
+        return frame_targets(ph, 23, lead=0.0)[10, TONGUE]
+    assert tongue("DD") > 0.6 and tongue("nn") > 0.6 and tongue("kk") < 0.1, (tongue("DD"), tongue("nn"), tongue("kk"))
     print("OK")
 
 

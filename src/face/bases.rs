@@ -217,11 +217,15 @@ pub(crate) fn build_bases(rest: &[[f32; 3]], fr: &FaceFrame) -> Vec<Basis> {
         let s = if left { 1.0 } else { -1.0 };
         let corner = lp(if left { idx::MOUTH_LEFT } else { idx::MOUTH_RIGHT });
         let cheek = [corner[0] + 0.15 * s, corner[1] - 0.55];
+        // The cheek's apple, under the outer half of the eye: a smile bunches it up and out,
+        // pushing the lower lid up a little.
+        let apple = [corner[0] + 0.28 * s, corner[1] - 0.78];
         let side = move |x: f32| smoothstep(-0.25, 0.45, s * x / half_w.max(1e-3));
         push(smile, &|i| {
             let g = gauss(loc[i], corner, 0.33);
             let gc = gauss(loc[i], cheek, 0.45);
-            Some([s * (0.13 * g + 0.03 * gc), -0.10 * g - 0.05 * gc, 0.0])
+            let ga = gauss(loc[i], apple, 0.32);
+            Some([s * (0.13 * g + 0.03 * gc + 0.012 * ga), -0.10 * g - 0.05 * gc - 0.055 * ga, 0.04 * ga])
         });
         push(frown, &|i| Some([0.02 * s * gauss(loc[i], corner, 0.33), 0.09 * gauss(loc[i], corner, 0.33), 0.0]));
         push(stretch, &|i| {

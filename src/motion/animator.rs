@@ -212,6 +212,7 @@ impl Animator {
         m.set(Param::MouthLowerDownRight, ms.lower_down);
         m.set(Param::MouthSmileLeft, ms.smile);
         m.set(Param::MouthSmileRight, ms.smile);
+        m.set(Param::TongueUp, ms.tongue_up);
 
         // Head: slow wander, livelier while speaking, a nod on pitch emphasis onsets.
         let amp = k * (1.0 + 1.5 * act);

@@ -17,7 +17,7 @@ use crate::Result;
 
 pub const MODEL_NAME: &str = "audio2motion";
 /// Model outputs per frame, in order.
-pub const OUTPUTS: [&str; 11] = [
+pub const OUTPUTS: [&str; 12] = [
     "jawOpen",
     "mouthClose",
     "mouthFunnel",
@@ -29,6 +29,7 @@ pub const OUTPUTS: [&str; 11] = [
     "mouthLowerDown",
     "speech",
     "emphasis",
+    "tongueUp",
 ];
 pub const N_OUT: usize = OUTPUTS.len();
 /// The model's frame rate: one hop of 4 mel frames (10 ms each) per output.
@@ -250,6 +251,11 @@ pub const PRESS_SEAL: f32 = 0.2;
 pub const MODEL_JAW_GAIN: f32 = 1.45;
 /// The same for rounding (funnel, pucker): an averaged "oo" hardly narrows the mouth.
 pub const MODEL_ROUND_GAIN: f32 = 1.5;
+/// The tongue output between these is drawn as the tip rising from the floor to the ridge. On
+/// utterances the fit never saw (models/README.md) it averages 0.46 in /t d n l θ ð/ and 0.27 in
+/// the rest of speech: below 0.3 the tongue stays down, from 0.6 it is fully up.
+pub const TONGUE_FROM: f32 = 0.3;
+pub const TONGUE_TO: f32 = 0.6;
 
 /// The model's rows (25 fps) as the renderer's mouth track at `fps`, `n` frames: what
 /// [`MouthTrack`] makes of them, the last row held past the end.
@@ -346,6 +352,7 @@ impl MouthTrack {
             lower_down: (y[8] * MODEL_JAW_GAIN).min(1.0),
             activity: y[9],
             emphasis: y[10],
+            tongue_up: crate::face::geometry::smoothstep(TONGUE_FROM, TONGUE_TO, y[11]),
         };
         m.close = m.close.min(m.jaw_open);
         let by_gap = nearest[0] - nearest[1] <= CLOSED_GAP && nearest[0] <= 0.15;

@@ -14,6 +14,8 @@ pub struct MouthShape {
     pub upper_up: f32,
     pub lower_down: f32,
     pub smile: f32,
+    /// The tongue's tip raised to the ridge behind the upper teeth (/t d n l/).
+    pub tongue_up: f32,
     /// 0..1 speech activity (level above the noise floor, smoothed).
     pub activity: f32,
     /// Pitch emphasis: how far the pitch rises above the speaker's median (0..1).
@@ -21,7 +23,7 @@ pub struct MouthShape {
 }
 
 /// The mouth parameters that speech drives (the audio mapping, later the audio-to-motion model).
-pub const SPEECH_MOUTH: [Param; 12] = [
+pub const SPEECH_MOUTH: [Param; 13] = [
     Param::JawOpen,
     Param::MouthClose,
     Param::MouthFunnel,
@@ -34,4 +36,5 @@ pub const SPEECH_MOUTH: [Param; 12] = [
     Param::MouthUpperUpRight,
     Param::MouthLowerDownLeft,
     Param::MouthLowerDownRight,
+    Param::TongueUp,
 ];

@@ -12,7 +12,7 @@ use super::teeth::{Arches, Hit};
 use crate::face::geometry::{inside_polygon, smoothstep};
 use crate::face::idx;
 use crate::face::rig::Rig;
-use crate::motion_params::MotionFrame;
+use crate::motion_params::{MotionFrame, Param};
 
 /// Distance from `p` to the nearest edge of the closed polygon `poly`, and that nearest point.
 fn nearest_on_outline(poly: &[[f32; 2]], p: [f32; 2]) -> (f32, [f32; 2]) {
@@ -62,7 +62,7 @@ pub(super) fn draw_mouth(frame: &mut [u8], dest: &[[f32; 2]], scratch: &[[f32; 3
         hole[10 + k] = d(idx::LOWER_LIP_INNER[10 - k]);
     }
     let centre = [(hole[0][0] + hole[10][0]) / 2.0, (hole[0][1] + hole[10][1]) / 2.0];
-    let inside = Inside { pal, arches, len: ax_d.len() };
+    let inside = Inside { pal, arches, len: ax_d.len(), tongue_up: m.get(Param::TongueUp) };
     // Parted lips do not show the dark line where they met in the portrait: the band of lip
     // along the outline takes the lip's colour from just beyond it, as much as the lips parted.
     let seam = (0.03 * rig.iod).clamp(1.5, 4.0);
@@ -389,6 +389,8 @@ struct Inside<'a> {
     pal: &'a MouthPalette,
     arches: Arches,
     len: f32,
+    /// How far the tongue's tip is raised towards the ridge behind the upper teeth (0..1).
+    tongue_up: f32,
 }
 
 impl Inside<'_> {
@@ -422,16 +424,31 @@ impl Inside<'_> {
         let near = grey(floor(pal.lip.map(|c| c * 0.30)), 0.8);
         let deep = grey(floor(pal.lip.map(|c| c * 0.08)), 0.5);
         let mut c = mix(near, deep, depth.max(0.6 * side * side));
-        // Tongue: a mound behind the lower incisors, riding on the jaw.
+        // Tongue: a mound behind the lower incisors, riding on the jaw; for /t d n l/
+        // (`tongue_up`) its tip rises to the ridge behind the upper teeth, so that between the
+        // teeth the opening shows the tongue's underside, its sides staying low.
         if let Some(hit) = self.arches.lower.tooth_at(x).or_else(|| self.arches.lower.tooth_at(x.clamp(self.arches.lower.xs[0] + 0.01, self.arches.lower.xs[10] - 0.01))) {
             let mid = (self.arches.lower.xs[0] + self.arches.lower.xs[10]) / 2.0;
             let half = 15.0 * mm;
             let q = ((x - mid) / half).clamp(-1.0, 1.0);
-            let top = hit.edge - (4.0 - 6.0 * q * q) * mm;
+            let rest = hit.edge - (4.0 - 6.0 * q * q) * mm;
+            // The raised tip is narrower than the resting mound and rounded: its top is half an
+            // ellipse 25 mm wide whose crown ends 1 mm above the upper teeth's biting edge
+            // (behind them).
+            let arch = (1.0 - (q / 0.85) * (q / 0.85)).max(0.0).sqrt();
+            let tip = self.tongue_up * arch;
+            let top = match self.arches.upper.tooth_at(x) {
+                Some(up) if tip > 0.0 => rest + (up.edge - 1.0 * mm - rest).min(0.0) * tip,
+                _ => rest,
+            };
             let below = v - top;
             if below > -3.0 {
                 let tongue = pal.lip.map(|c| c * 0.78);
-                let lit = 0.6 + 0.5 * (1.0 - q * q) * smoothstep(6.0 * mm, 0.0, below.max(0.0));
+                // The underside of a raised tip faces the camera: no highlight along a top,
+                // rounding off into shadow towards its sides and down towards the floor.
+                let rest_lit = 0.6 + 0.5 * (1.0 - q * q) * smoothstep(6.0 * mm, 0.0, below.max(0.0));
+                let under = 0.5 + 0.4 * arch - 0.15 * smoothstep(0.0, 8.0 * mm, below);
+                let lit = rest_lit + (under - rest_lit) * tip;
                 let col = pal.tame(tongue.map(|c| c * lit));
                 let edge = pal.ramp(MouthPalette::lum(col) - MouthPalette::lum(c));
                 c = mix(c, col, smoothstep(-edge / 2.0, edge / 2.0, below));
