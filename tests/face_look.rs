@@ -88,9 +88,11 @@ fn every_gallery_portrait_rests_as_itself_and_no_pose_folds() {
             if flips.is_empty() { "none".into() } else { flips.join(", ") },
             100.0 * worst
         );
-        // The bar is no flip at all; today the lips' corners still fold a sliver
-        // (uncrossed lip points meet), at most 0.27 % of the face: held here, never to grow.
-        if rest < 40.0 || worst > 0.003 {
+        // The bar is no flip at all. The rig untangles the portrait's crowded lip
+        // landmarks and grows the lips' shapes smoothly with depth; what still flips is a few
+        // slivers inside the lips and at the jaw line, at most 0.045 % of the face (was 0.27 %):
+        // held under 0.1 % here, never to grow.
+        if rest < 40.0 || worst > 0.001 {
             bad.push(name(&p));
         }
     }

@@ -119,6 +119,38 @@ pub(crate) fn build_bases(rest: &[[f32; 3]], fr: &FaceFrame) -> Vec<Basis> {
         mids[mids.len() - 1][1]
     };
     let inner_set: Vec<usize> = idx::UPPER_LIP_INNER.iter().chain(idx::LOWER_LIP_INNER.iter()).copied().collect();
+    // A contour's height at x (linear between its points, held beyond its ends).
+    let contour_at = |ids: &[usize], x: f32| -> f32 {
+        let pts: Vec<[f32; 2]> = ids.iter().map(|&i| lp(i)).collect();
+        let (first, last) = (pts[0], pts[pts.len() - 1]);
+        let (lo, hi) = if first[0] <= last[0] { (first, last) } else { (last, first) };
+        if x <= lo[0] {
+            return lo[1];
+        }
+        if x >= hi[0] {
+            return hi[1];
+        }
+        for w in pts.windows(2) {
+            let (a, b) = if w[0][0] <= w[1][0] { (w[0], w[1]) } else { (w[1], w[0]) };
+            if x >= a[0] && x <= b[0] {
+                let t = (x - a[0]) / (b[0] - a[0]).max(1e-6);
+                return a[1] + t * (b[1] - a[1]);
+            }
+        }
+        lo[1]
+    };
+    // How deep into its lip a point lies, from the outer contour (0) to the inner one (1). The
+    // lips' own shapes grow smoothly with it: a displacement that jumped from one ring of points
+    // to the next folded the lip wherever the portrait set two rings close together (a closed
+    // mouth squeezes the inner rings into a pixel or two).
+    let depth_in = |outer: &[usize], inner: &[usize], p: [f32; 2]| -> f32 {
+        let (yo, yi) = (contour_at(outer, p[0]), contour_at(inner, p[0]));
+        if (yi - yo).abs() < 1e-4 {
+            return 1.0;
+        }
+        ((p[1] - yo) / (yi - yo)).clamp(0.0, 1.0)
+    };
+    let seam = [78usize, 62, 76, 61, 308, 292, 306, 291];
     // Each lip's own polygon (outer contour, then inner contour back): near the corners the
     // midline alone misfiles lower-lip points as upper ones and the lip tears there.
     let upper_lip: Vec<[f32; 2]> =
@@ -130,6 +162,7 @@ pub(crate) fn build_bases(rest: &[[f32; 3]], fr: &FaceFrame) -> Vec<Basis> {
     let mut lip_lower = vec![0.0f32; n];
     let mut jaw = vec![0.0f32; n];
     let mut lift = vec![0.0f32; n];
+    let mut lip_depth = vec![0.0f32; n];
     // How far the jaw parts the lips at x across the mouth: 1 in the middle, 0 at the corners.
     let lens = |x: f32| (1.0 - (x.abs() / half_w.max(1e-3)).min(1.0).powf(2.2)).max(0.0);
     for i in 0..n {
@@ -158,14 +191,21 @@ pub(crate) fn build_bases(rest: &[[f32; 3]], fr: &FaceFrame) -> Vec<Basis> {
             // middle and less and less towards the corners, and the upper lip's middle lifts a
             // little; both lips near a corner go down together with it, so the corners stay shut.
             let lens = lens(x);
-            if below {
+            if seam.contains(&i) {
+                // The corners' seam belongs to both lips: halfway between them.
+                jaw[i] = 0.35 + 0.15 * lens;
+            } else if below {
                 jaw[i] = 0.35 + 0.65 * lens;
             } else {
                 jaw[i] = 0.35 * (1.0 - lens);
-                let inner = idx::UPPER_LIP_INNER.contains(&i);
-                let outer = idx::UPPER_LIP_OUTER.contains(&i);
-                lift[i] = lens * if inner { 0.12 } else if outer { 0.03 } else { 0.07 };
+                let t = depth_in(&idx::UPPER_LIP_OUTER, &idx::UPPER_LIP_INNER, [x, y]);
+                lift[i] = lens * (0.03 + 0.09 * t);
             }
+            lip_depth[i] = if below {
+                depth_in(&idx::LOWER_LIP_OUTER, &idx::LOWER_LIP_INNER, [x, y])
+            } else {
+                depth_in(&idx::UPPER_LIP_OUTER, &idx::UPPER_LIP_INNER, [x, y])
+            };
         } else if y > mid_line(x.clamp(-half_w, half_w)) {
             let lateral = 1.0 - smoothstep(0.5, 1.35, x.abs());
             let dy = y - mid_line(x.clamp(-half_w, half_w));
@@ -203,7 +243,18 @@ pub(crate) fn build_bases(rest: &[[f32; 3]], fr: &FaceFrame) -> Vec<Basis> {
     push(Param::MouthFunnel, &|i| {
         let w = lipish(i);
         let centre = 1.0 - (loc[i][0] / half_w.max(1e-3)).powi(2).min(1.0);
-        let open = if idx::UPPER_LIP_INNER.contains(&i) { -0.05 } else if idx::LOWER_LIP_INNER.contains(&i) { 0.06 } else { 0.0 };
+        // The inner edges part (the lips' depth squared: their inner rims most, nothing at the
+        // outer contour, smoothly between).
+        let t2 = lip_depth[i] * lip_depth[i];
+        let open = if seam.contains(&i) {
+            0.0
+        } else if lip_lower[i] > lip_upper[i] {
+            0.06 * t2
+        } else if lip_upper[i] > lip_lower[i] {
+            -0.05 * t2
+        } else {
+            0.0
+        };
         Some([-0.22 * loc[i][0] * w, open * centre, -0.08 * w])
     });
     push(Param::MouthPucker, &|i| {
@@ -233,7 +284,9 @@ pub(crate) fn build_bases(rest: &[[f32; 3]], fr: &FaceFrame) -> Vec<Basis> {
             Some([0.11 * s * g, 0.03 * g, 0.0])
         });
         push(press, &|i| {
-            let w = side(loc[i][0]);
+            // Pressed lips thin towards the line where they meet: the outer contours move in,
+            // the meeting rims (already touching) stay.
+            let w = side(loc[i][0]) * (1.0 - lip_depth[i]);
             let d = 0.04 * w * (lip_upper[i] * (1.0 - lip_lower[i]) - lip_lower[i] * (1.0 - lip_upper[i]));
             Some([0.0, d, 0.0])
         });

@@ -92,6 +92,18 @@ impl Rig {
         let sy = height as f32 / crop[3] as f32;
         let to_frame = |p: [f32; 3]| [(p[0] - crop[0] as f32) * sx, (p[1] - crop[1] as f32) * sy, p[2] * sx];
         let mut rest: Vec<[f32; 3]> = a.landmarks.iter().map(|&p| to_frame(p)).collect();
+        {
+            // The lips and the skin just around them (an ellipse 1.6 mouth widths across, 1.2
+            // tall): where a closed mouth crowds the landmarks into folds.
+            let (l, r) = (rest[idx::MOUTH_LEFT], rest[idx::MOUTH_RIGHT]);
+            let c = [(l[0] + r[0]) / 2.0, (l[1] + r[1]) / 2.0];
+            let wm = len(sub([l[0], l[1]], [r[0], r[1]])).max(1.0);
+            let near: Vec<bool> = rest[..LANDMARK_COUNT]
+                .iter()
+                .map(|p| ((p[0] - c[0]) / (0.8 * wm)).powi(2) + ((p[1] - c[1]) / (0.6 * wm)).powi(2) < 1.0)
+                .collect();
+            untangle(&mut rest[..LANDMARK_COUNT], &face_mesh_wound(), |i| near[i]);
+        }
         let p2 = |rest: &[[f32; 3]], i: usize| [rest[i][0], rest[i][1]];
 
         let eye_center = |r: &[[f32; 3]], a: usize, b: usize| {

@@ -352,7 +352,10 @@ impl MouthTrack {
             lower_down: (y[8] * MODEL_JAW_GAIN).min(1.0),
             activity: y[9],
             emphasis: y[10],
-            tongue_up: crate::face::geometry::smoothstep(TONGUE_FROM, TONGUE_TO, y[11]),
+            tongue_up: {
+                let t = ((y[11] - TONGUE_FROM) / (TONGUE_TO - TONGUE_FROM)).clamp(0.0, 1.0);
+                t * t * (3.0 - 2.0 * t)
+            },
         };
         m.close = m.close.min(m.jaw_open);
         let by_gap = nearest[0] - nearest[1] <= CLOSED_GAP && nearest[0] <= 0.15;
