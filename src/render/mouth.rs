@@ -434,11 +434,11 @@ impl Inside<'_> {
             let rest = hit.edge - (4.0 - 6.0 * q * q) * mm;
             // The raised tip: half an ellipse 25 mm wide, its crown 1 mm above the upper teeth's
             // biting edge (behind them).
-            let arch = (1.0 - (q / 0.85) * (q / 0.85)).max(0.0).sqrt();
+            let arch = if self.tongue_up > 0.0 { (1.0 - (q / 0.85) * (q / 0.85)).max(0.0).sqrt() } else { 0.0 };
             let tip = self.tongue_up * arch;
-            let top = match self.arches.upper.tooth_at(x) {
-                Some(up) if tip > 0.0 => rest + (up.edge - 1.0 * mm - rest).min(0.0) * tip,
-                _ => rest,
+            let top = match if tip > 0.0 { self.arches.upper.tooth_at(x) } else { None } {
+                Some(up) => rest + (up.edge - 1.0 * mm - rest).min(0.0) * tip,
+                None => rest,
             };
             let below = v - top;
             if below > -3.0 {
