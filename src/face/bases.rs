@@ -10,6 +10,10 @@ use crate::motion_params::Param;
 /// motion: small, so that the skin just under the lower lip moves with it instead of folding.
 pub(crate) const RAMP: f32 = 0.35;
 
+/// The seams from each inner mouth corner to its outer corner (78-62-76-61 and its mirror
+/// 308-292-306-291): they close the two lips off from each other, and belong to both.
+const CORNER_SEAMS: [usize; 8] = [78, 62, 76, 61, 308, 292, 306, 291];
+
 /// Sparse displacement of vertices at full activation of one parameter.
 #[derive(Debug, Clone)]
 pub struct Basis {
@@ -60,10 +64,7 @@ pub fn lip_sides() -> Vec<Option<bool>> {
             }
         }
     }
-    // The seams from each inner mouth corner to its outer corner (78-62-76-61 and its mirror
-    // 308-292-306-291) close the two lips off from each other.
-    let corners = [78, 62, 76, 61, 308, 292, 306, 291];
-    let wall = |i: usize| idx::UPPER_LIP_OUTER.contains(&i) || idx::LOWER_LIP_OUTER.contains(&i) || corners.contains(&i);
+    let wall = |i: usize| idx::UPPER_LIP_OUTER.contains(&i) || idx::LOWER_LIP_OUTER.contains(&i) || CORNER_SEAMS.contains(&i);
     let flood = |seeds: &[usize], other: &[usize]| {
         let mut seen = vec![false; n];
         let mut stack: Vec<usize> = seeds.to_vec();
@@ -150,7 +151,6 @@ pub(crate) fn build_bases(rest: &[[f32; 3]], fr: &FaceFrame) -> Vec<Basis> {
         }
         ((p[1] - yo) / (yi - yo)).clamp(0.0, 1.0)
     };
-    let seam = [78usize, 62, 76, 61, 308, 292, 306, 291];
     // Each lip's own polygon (outer contour, then inner contour back): near the corners the
     // midline alone misfiles lower-lip points as upper ones and the lip tears there.
     let upper_lip: Vec<[f32; 2]> =
@@ -191,21 +191,20 @@ pub(crate) fn build_bases(rest: &[[f32; 3]], fr: &FaceFrame) -> Vec<Basis> {
             // middle and less and less towards the corners, and the upper lip's middle lifts a
             // little; both lips near a corner go down together with it, so the corners stay shut.
             let lens = lens(x);
-            if seam.contains(&i) {
+            lip_depth[i] = if below {
+                depth_in(&idx::LOWER_LIP_OUTER, &idx::LOWER_LIP_INNER, [x, y])
+            } else {
+                depth_in(&idx::UPPER_LIP_OUTER, &idx::UPPER_LIP_INNER, [x, y])
+            };
+            if CORNER_SEAMS.contains(&i) {
                 // The corners' seam belongs to both lips: halfway between them.
                 jaw[i] = 0.35 + 0.15 * lens;
             } else if below {
                 jaw[i] = 0.35 + 0.65 * lens;
             } else {
                 jaw[i] = 0.35 * (1.0 - lens);
-                let t = depth_in(&idx::UPPER_LIP_OUTER, &idx::UPPER_LIP_INNER, [x, y]);
-                lift[i] = lens * (0.03 + 0.09 * t);
+                lift[i] = lens * (0.03 + 0.09 * lip_depth[i]);
             }
-            lip_depth[i] = if below {
-                depth_in(&idx::LOWER_LIP_OUTER, &idx::LOWER_LIP_INNER, [x, y])
-            } else {
-                depth_in(&idx::UPPER_LIP_OUTER, &idx::UPPER_LIP_INNER, [x, y])
-            };
         } else if y > mid_line(x.clamp(-half_w, half_w)) {
             let lateral = 1.0 - smoothstep(0.5, 1.35, x.abs());
             let dy = y - mid_line(x.clamp(-half_w, half_w));
@@ -246,7 +245,7 @@ pub(crate) fn build_bases(rest: &[[f32; 3]], fr: &FaceFrame) -> Vec<Basis> {
         // The inner edges part (the lips' depth squared: their inner rims most, nothing at the
         // outer contour, smoothly between).
         let t2 = lip_depth[i] * lip_depth[i];
-        let open = if seam.contains(&i) {
+        let open = if CORNER_SEAMS.contains(&i) {
             0.0
         } else if lip_lower[i] > lip_upper[i] {
             0.06 * t2
